@@ -1,0 +1,3 @@
+"""biopilot: pilots biomanufacturing lines in real time."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Cost of goods from measured yields and the real schedule."""

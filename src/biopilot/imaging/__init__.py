@@ -1,0 +1,1 @@
+"""Holographic imaging: holograms to phase, cells, features and classes."""

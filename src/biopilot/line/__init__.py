@@ -1,0 +1,1 @@
+"""Line connectivity: OPC UA client and server, reconnect, backfill and write-back."""

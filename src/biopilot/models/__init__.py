@@ -1,0 +1,1 @@
+"""Shared physics: culture kinetics, optics (light propagation) and acoustics."""

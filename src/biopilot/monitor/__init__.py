@@ -1,0 +1,1 @@
+"""Monitoring: soft sensors, state estimation, batch MSPC and alarms."""

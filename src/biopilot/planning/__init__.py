@@ -1,0 +1,1 @@
+"""Multi-product modular site scheduling."""

@@ -1,0 +1,1 @@
+"""Specifications, QC results and batch disposition."""

@@ -1,0 +1,1 @@
+"""Acoustic cell processing: acoustophoresis sorting and sonoporation dose."""

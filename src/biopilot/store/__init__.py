@@ -1,0 +1,1 @@
+"""The historian and batch records (ISA-88), on SQLAlchemy Core."""

@@ -1,0 +1,1 @@
+"""The digital twin of the plant: fed-batch bioreactors with Raman, and the imaging incubator."""

@@ -1,0 +1,1 @@
+"""The REST API, the browser cockpit and the HTML reports."""
