@@ -13,6 +13,7 @@ import numpy as np
 def main() -> None:
     """Run each ``bench_*.py`` in turn, or those named on the command line."""
     here = Path(__file__).parent
+    sys.path[:0] = [str(here), str(here.parent)]  # benchmarks import `from _util import ...`
     names = sys.argv[1:]
     files = sorted(here.glob("bench_*.py"))
     if names:

@@ -30,7 +30,8 @@ def format_validation_error(err: ValidationError, source: str = "") -> str:
         loc = ".".join(str(p) for p in e["loc"]) or "(root)"
         got = e.get("input")
         shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-        lines.append(f"  {loc}: {e['msg']}{shown}")
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc}: {msg}{shown}")
     head = f"invalid {source}" if source else "invalid input"
     return head + ":\n" + "\n".join(lines)
 
@@ -56,7 +57,9 @@ def load_yaml(path: str | Path, model: type[M]) -> M:
     if not p.is_file():
         raise ConfigError(f"{p}: no such file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        # The C loader when libyaml is there: about 10x faster than the pure-Python one.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (safe loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -64,5 +67,6 @@ def load_yaml(path: str | Path, model: type[M]) -> M:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a mapping of fields at the top, got {type(data).__name__}")
+        kind = type(data).__name__
+        raise ConfigError(f"{p}: expected a mapping of fields at the top, got {kind}")
     return parse_model(model, data, source=str(p))
