@@ -1,1 +1,21 @@
 """The digital twin of the plant: fed-batch bioreactors with Raman, and the imaging incubator."""
+
+from biopilot.twin.batch import BatchEvent, BatchResult, Phase, RamanSpectra
+from biopilot.twin.bioreactor import Bioreactor, PlantInputs, simulate_batch
+from biopilot.twin.faults import FAULT_NAMES, parse_fault
+from biopilot.twin.recipe import Recipe, default_recipe, load_recipe
+
+__all__ = [
+    "FAULT_NAMES",
+    "BatchEvent",
+    "BatchResult",
+    "Bioreactor",
+    "Phase",
+    "PlantInputs",
+    "RamanSpectra",
+    "Recipe",
+    "default_recipe",
+    "load_recipe",
+    "parse_fault",
+    "simulate_batch",
+]
