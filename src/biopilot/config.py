@@ -27,11 +27,11 @@ def format_validation_error(err: ValidationError, source: str = "") -> str:
     """Turn a pydantic ValidationError into one line per field: ``path: rule (got value)``."""
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(root)"
+        loc = ".".join(str(p) for p in e["loc"])
         got = e.get("input")
         shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
         msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"  {loc}: {msg}{shown}")
+        lines.append(f"  {loc}: {msg}{shown}" if loc else f"  {msg}{shown}")
     head = f"invalid {source}" if source else "invalid input"
     return head + ":\n" + "\n".join(lines)
 
@@ -59,7 +59,7 @@ def load_yaml(path: str | Path, model: type[M]) -> M:
     try:
         # The C loader when libyaml is there: about 10x faster than the pure-Python one.
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        data = yaml.load(p.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (safe loader)
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=loader)  # a safe loader
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -92,3 +92,18 @@ def progress(enabled: bool = True) -> Iterator[Progress]:
     )
     with bar:
         yield bar
+
+
+def resolve_batch(ref: str) -> int | str:
+    """A batch reference from the command line: an integer id, or else a batch code."""
+    return int(ref) if ref.isdigit() else ref
+
+
+def open_store(db: str | Path, *, create: bool = False) -> Any:
+    """Open the historian at ``db`` (a path or URL); refuse a missing file unless ``create``."""
+    from biopilot.store import Historian
+
+    text = str(db)
+    if not create and "://" not in text and not Path(text).is_file():
+        fail(f"no historian at {text}: run 'biopilot simulate --db {text}' first, or pass --db")
+    return Historian(text)

@@ -5,7 +5,20 @@ from __future__ import annotations
 import typer
 
 from biopilot import __version__
-from biopilot.cli import batch, cost, plan, qc, separate, simulate
+from biopilot.cli import (
+    audit,
+    batch,
+    cost,
+    line,
+    model,
+    mspc,
+    plan,
+    qc,
+    run,
+    separate,
+    simulate,
+    twin,
+)
 
 app = typer.Typer(
     name="biopilot",
@@ -14,12 +27,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+run.register(app)
 simulate.register(app)
 batch.register(app)
 app.add_typer(qc.app, name="qc")
 app.add_typer(plan.app, name="plan")
 app.add_typer(cost.app, name="cost")
 app.add_typer(separate.app, name="separate")
+app.add_typer(twin.app, name="twin")
+app.add_typer(line.app, name="line")
+app.add_typer(model.app, name="model")
+app.add_typer(mspc.app, name="mspc")
+app.add_typer(audit.app, name="audit")
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
-from biopilot.config import StrictModel, load_yaml
+from biopilot.config import StrictModel, load_yaml, parse_model
 from biopilot.models.kinetics import FeedComposition
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Recipe",
     "default_recipe",
     "load_recipe",
+    "with_harvest_day",
 ]
 
 
@@ -178,3 +179,24 @@ def default_recipe() -> Recipe:
     """Return the platform recipe shipped with biopilot (``twin/recipes/default.yaml``)."""
     with resources.as_file(resources.files("biopilot.twin") / "recipes" / "default.yaml") as p:
         return load_recipe(p)
+
+
+def with_harvest_day(recipe: Recipe, harvest_day: float) -> Recipe:
+    """Return ``recipe`` harvested on ``harvest_day``: later feeds dropped, continuous ones cut.
+
+    Raises
+    ------
+    biopilot.config.ConfigError
+        If the shortened recipe breaks a rule (e.g. the harvest comes before the
+        temperature shift); the message names the field.
+    """
+    data = recipe.model_dump()
+    data["harvest_day"] = harvest_day
+    data["bolus_feeds"] = [f for f in data["bolus_feeds"] if f["day"] < harvest_day]
+    kept = []
+    for f in data["continuous_feeds"]:
+        if f["start_day"] < harvest_day:
+            kept.append({**f, "end_day": min(f["end_day"], harvest_day)})
+    data["continuous_feeds"] = kept
+    source = f"recipe {recipe.name!r} with harvest day {harvest_day}"
+    return parse_model(Recipe, data, source=source)
