@@ -154,7 +154,7 @@ def _trends_figure(batches: Sequence[BatchData]) -> go.Figure:
             sparse = len(s) < 200
             fig.add_trace(
                 go.Scattergl(
-                    x=b.days(s.index), y=s.to_numpy() * scale, name=f"{b.unit} {b.code}",
+                    x=b.days(s.index), y=s.to_numpy() * scale, name=b.code,
                     legendgroup=str(b.batch_id), showlegend=k == 0,
                     mode="lines+markers" if sparse else "lines",
                     line={"color": _COLOURS[i % len(_COLOURS)], "width": 1.2},
