@@ -82,38 +82,5 @@ def ensure_tables(engine: Engine) -> None:
     s.metadata.create_all(engine, tables=list(_TABLES))
 
 
-# Same DDL as the store's journal tables (schema.py), kept here because schema.py belongs to
-# the historian. DDL text is %-formatted by SQLAlchemy, hence the %%.
-_PG_REFUSE = """
-CREATE OR REPLACE FUNCTION biopilot_refuse_change() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION '%% is append-only: %% refused', TG_TABLE_NAME, TG_OP;
-END;
-$$ LANGUAGE plpgsql
-"""
-
-
-def _make_append_only(table: sa.Table) -> None:
-    """Bind the triggers that refuse UPDATE, DELETE (and TRUNCATE on PostgreSQL) of ``table``."""
-    name = table.name
-    for op in ("UPDATE", "DELETE"):
-        sa.event.listen(
-            table,
-            "after_create",
-            sa.DDL(
-                f"CREATE TRIGGER {name}_no_{op.lower()} BEFORE {op} ON {name} "
-                f"BEGIN SELECT RAISE(ABORT, '{name} is append-only: {op} refused'); END"
-            ).execute_if(dialect="sqlite"),
-        )
-    sa.event.listen(table, "after_create", sa.DDL(_PG_REFUSE).execute_if(dialect="postgresql"))
-    for pg_trigger in (
-        f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
-        "FOR EACH ROW EXECUTE FUNCTION biopilot_refuse_change()",
-        f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {name} "
-        "FOR EACH STATEMENT EXECUTE FUNCTION biopilot_refuse_change()",
-    ):
-        sa.event.listen(table, "after_create", sa.DDL(pg_trigger).execute_if(dialect="postgresql"))
-
-
 for _name in AUDIT_APPEND_ONLY:
-    _make_append_only(s.metadata.tables[_name])
+    s.make_append_only(s.metadata.tables[_name])

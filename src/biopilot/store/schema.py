@@ -30,6 +30,7 @@ __all__ = [
     "RECORD_KINDS",
     "SCHEMA_VERSION",
     "SEVERITIES",
+    "make_append_only",
     "metadata",
 ]
 
@@ -241,24 +242,29 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql
 """
-for _name in APPEND_ONLY:
-    _table = metadata.tables[_name]
-    for _op in ("UPDATE", "DELETE"):
+
+
+def make_append_only(table: sa.Table) -> None:
+    """Bind the triggers that refuse UPDATE, DELETE (and TRUNCATE on PostgreSQL) of ``table``."""
+    name = table.name
+    for op in ("UPDATE", "DELETE"):
         sa.event.listen(
-            _table,
+            table,
             "after_create",
             sa.DDL(
-                f"CREATE TRIGGER {_name}_no_{_op.lower()} BEFORE {_op} ON {_name} "
-                f"BEGIN SELECT RAISE(ABORT, '{_name} is append-only: {_op} refused'); END"
+                f"CREATE TRIGGER {name}_no_{op.lower()} BEFORE {op} ON {name} "
+                f"BEGIN SELECT RAISE(ABORT, '{name} is append-only: {op} refused'); END"
             ).execute_if(dialect="sqlite"),
         )
-    sa.event.listen(_table, "after_create", sa.DDL(_PG_REFUSE).execute_if(dialect="postgresql"))
-    for _pg_trigger in (
-        f"CREATE TRIGGER {_name}_append_only BEFORE UPDATE OR DELETE ON {_name} "
+    sa.event.listen(table, "after_create", sa.DDL(_PG_REFUSE).execute_if(dialect="postgresql"))
+    for pg_trigger in (
+        f"CREATE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE ON {name} "
         "FOR EACH ROW EXECUTE FUNCTION biopilot_refuse_change()",
-        f"CREATE TRIGGER {_name}_no_truncate BEFORE TRUNCATE ON {_name} "
+        f"CREATE TRIGGER {name}_no_truncate BEFORE TRUNCATE ON {name} "
         "FOR EACH STATEMENT EXECUTE FUNCTION biopilot_refuse_change()",
     ):
-        sa.event.listen(
-            _table, "after_create", sa.DDL(_pg_trigger).execute_if(dialect="postgresql")
-        )
+        sa.event.listen(table, "after_create", sa.DDL(pg_trigger).execute_if(dialect="postgresql"))
+
+
+for _name in APPEND_ONLY:
+    make_append_only(metadata.tables[_name])
