@@ -2,6 +2,192 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
 import typer
 
+from biopilot.cli._common import JSON_OPTION, fail, print_json, print_table, progress
+from biopilot.config import ConfigError
+from biopilot.monitor.alarms import AlarmEngine, MspcRule
+from biopilot.monitor.mspc import BatchEvolutionModel, load
+from biopilot.monitor.mspc_io import ONLINE_TAGS, read_batches
+from biopilot.store import Historian, StoreError
+
 app = typer.Typer(help="Batch MSPC models and alarms.", no_args_is_help=True)
+
+
+@app.command()
+def train(
+    db: Path = typer.Option(..., "--from", help="Historian database with the good batches."),
+    out: Path = typer.Option(..., "--out", help="Model file to write (JSON)."),
+    batches: str = typer.Option(
+        "", help="Comma-separated batch ids or codes (default: complete batches without faults)."
+    ),
+    components: int = typer.Option(3, help="Principal components."),
+    calibration_share: float = typer.Option(
+        0.3, help="Share of the good batches held out to calibrate the alarm limits (0: none)."
+    ),
+    period_min: float = typer.Option(10.0, help="Maturity bin width, minutes."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train a batch-evolution MSPC model on good batches of the historian."""
+    with _errors(), Historian(_db(db)) as hist:
+        chosen: list[int | str] = [b.strip() for b in batches.split(",") if b.strip()]
+        if not chosen:
+            chosen = [
+                b.id
+                for b in hist.list_batches()
+                if b.status == "complete" and not hist.read_events(b.id, kinds=["fault"])
+            ]
+        with progress(not as_json) as bar:
+            task = bar.add_task("reading batches", total=len(chosen))
+            data = []
+            for item in chosen:
+                data.extend(read_batches(hist, [item], ONLINE_TAGS))
+                bar.advance(task)
+        frames = [frame for _, frame in data]
+        n_cal = max(0, min(round(calibration_share * len(frames)), len(frames) - 3))
+        fit_on, cal_on = frames[: len(frames) - n_cal], frames[len(frames) - n_cal :]
+        model = BatchEvolutionModel(n_components=components, period_min=period_min).fit(fit_on)
+        if cal_on:
+            model.calibrate(cal_on)
+        codes = [info.code for info, _ in data]
+        meta = {
+            "database": str(db),
+            "batches": codes[: len(fit_on)],
+            "calibration_batches": codes[len(fit_on) :],
+        }
+        model.save(out, meta)
+    summary = {
+        "model": str(out),
+        "batches": meta["batches"],
+        "calibration_batches": meta["calibration_batches"],
+        "alarm_limits": model.alarm_limits_,
+        "n_components": components,
+        "explained_variance_ratio": model.pca_.explained_variance_ratio_.tolist(),
+        "t2_lim99": model.t2_limits_[0.99],
+        "spe_lim99": model.spe_limits_[0.99],
+    }
+    if as_json:
+        print_json(summary)
+    else:
+        shown = ("model", "n_components", "t2_lim99", "spe_lim99")
+        print_table("MSPC model", [{k: summary[k] for k in shown}])
+
+
+@app.command()
+def check(
+    batch: str = typer.Argument(..., help="Batch id or code."),
+    model_path: Path = typer.Option(..., "--model", help="Model file from `mspc train`."),
+    db: Path = typer.Option(..., "--db", help="Historian database."),
+    store: bool = typer.Option(False, help="Write the MSPC alarm transitions as events."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Score a batch: T2/SPE per time with 95/99 % limits, and the MSPC alarms found."""
+    with _errors(), Historian(_db(db)) as hist:
+        model = load(model_path)
+        if not isinstance(model, BatchEvolutionModel):
+            fail(f"{model_path} is not a batch-evolution model")
+        ((info, frame),) = read_batches(hist, [batch], model.variables)
+        mon = model.monitor(frame)
+        lim, run = model.alarm_limits_, model.alarm_run
+        engine = AlarmEngine(
+            [
+                MspcRule(tag="mspc_t2", limit=lim["t2"], run=run),
+                MspcRule(tag="mspc_spe", limit=lim["spe"], run=run),
+            ],
+            hist if store else None,
+            info.unit,
+            info.id,
+        )
+        transitions = []
+        for when, row in mon.iterrows():
+            transitions += engine.update("mspc_t2", when.to_pydatetime(), row["t2"])
+            transitions += engine.update("mspc_spe", when.to_pydatetime(), row["spe"])
+        engine.flush()
+    alarms = [
+        {
+            "time_utc": t.time_utc,
+            "alarm": t.alarm,
+            "transition": t.transition,
+            "value": t.value,
+            "limit": t.limit,
+            "top_variable": str(model.diagnose(frame, t.time_utc).index[0])
+            if t.transition == "raised"
+            else None,
+        }
+        for t in transitions
+    ]
+    points = mon.reset_index()[
+        ["time_utc", "maturity_h", "t2", "spe", "t2_lim95", "t2_lim99", "spe_lim95", "spe_lim99"]
+    ]
+    if as_json:
+        print_json(
+            {"batch": info.code, "points": points.to_dict(orient="records"), "alarms": alarms}
+        )
+        return
+    print_table(f"MSPC of {info.code}: {len(points)} points", [_summary(points)])
+    print_table("MSPC alarms", alarms or [{"alarm": "none"}])
+
+
+@app.command()
+def alarms(
+    db: Path = typer.Option(..., "--db", help="Historian database."),
+    batch: str = typer.Option("", help="Only this batch (id or code)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List the alarm and acknowledgement events stored in the historian."""
+    with _errors(), Historian(_db(db)) as hist:
+        infos = (
+            [hist.batch(int(batch) if batch.isdigit() else batch)] if batch else hist.list_batches()
+        )
+        rows: list[dict[str, Any]] = []
+        for info in infos:
+            for e in hist.read_events(info.id, kinds=["alarm", "acknowledgement"]):
+                rows.append(
+                    {
+                        "time_utc": e.time_utc,
+                        "batch": info.code,
+                        "unit": e.unit,
+                        "kind": e.kind,
+                        "severity": e.severity,
+                        "alarm": e.payload.get("alarm"),
+                        "transition": e.payload.get("transition"),
+                        "message": e.message,
+                    }
+                )
+    if as_json:
+        print_json(rows)
+    else:
+        print_table("Alarms", rows or [{"alarm": "none"}])
+
+
+def _db(path: Path) -> Path:
+    if not path.is_file():
+        fail(f"{path}: no such database")
+    return path
+
+
+def _summary(points: Any) -> dict[str, Any]:
+    return {
+        "t2 max": float(points["t2"].max()),
+        "t2 lim99": float(points["t2_lim99"].iloc[0]),
+        "spe max": float(points["spe"].max()),
+        "spe lim99": float(points["spe_lim99"].iloc[0]),
+        "% points beyond 99 %": 100.0
+        * float(
+            ((points["t2"] > points["t2_lim99"]) | (points["spe"] > points["spe_lim99"])).mean()
+        ),
+    }
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn the expected errors into a clear message and exit code 2."""
+    try:
+        yield
+    except (ConfigError, StoreError, ValueError, KeyError) as err:
+        fail(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err))
