@@ -3,6 +3,15 @@
 from biopilot.twin.batch import BatchEvent, BatchResult, Phase, RamanSpectra
 from biopilot.twin.bioreactor import Bioreactor, PlantInputs, simulate_batch
 from biopilot.twin.faults import FAULT_NAMES, parse_fault
+from biopilot.twin.incubator import (
+    OpticalSetup,
+    SceneSpec,
+    SimulatedFrame,
+    benchmark_set,
+    read_hologram,
+    simulate_frame,
+    write_frame,
+)
 from biopilot.twin.recipe import Recipe, default_recipe, load_recipe
 
 __all__ = [
@@ -10,12 +19,19 @@ __all__ = [
     "BatchEvent",
     "BatchResult",
     "Bioreactor",
+    "OpticalSetup",
     "Phase",
     "PlantInputs",
     "RamanSpectra",
     "Recipe",
+    "SceneSpec",
+    "SimulatedFrame",
+    "benchmark_set",
     "default_recipe",
     "load_recipe",
     "parse_fault",
+    "read_hologram",
     "simulate_batch",
+    "simulate_frame",
+    "write_frame",
 ]

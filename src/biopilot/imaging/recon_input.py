@@ -1,0 +1,126 @@
+"""Hologram input checks and illumination normalisation, shared by autofocus and phase retrieval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage as ndi
+
+__all__ = [
+    "MIN_SIDE_PX",
+    "check_hologram",
+    "check_optics",
+    "normalize_illumination",
+    "reference_phase",
+    "to_device",
+]
+
+#: Smallest frame side accepted (a hologram needs room for a few fringes).
+MIN_SIDE_PX = 16
+#: Fraction of pixels at the maximum value above which a frame is called saturated (bright
+#: fringes of thick cells clip a few %: handled as lower bounds by the phase retrieval).
+SATURATED_FRACTION = 0.5
+
+
+def check_hologram(hologram: Any, name: str = "hologram") -> NDArray[np.float32]:
+    """Validate an in-line hologram and return it as float32.
+
+    Raises
+    ------
+    ValueError
+        If it is not 2-D, has a side under 16 px, is complex, has NaN/inf or negative
+        values, is flat (empty, dark or fully saturated), or has more than half of its pixels
+        at the maximum value (saturated).
+    """
+    arr = np.asarray(hologram)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D image (rows, columns), got shape {arr.shape}")
+    if min(arr.shape) < MIN_SIDE_PX:
+        raise ValueError(f"{name} must be at least {MIN_SIDE_PX} px per side, got {arr.shape}")
+    if np.iscomplexobj(arr) or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{name} must hold real intensities, got dtype {arr.dtype}")
+    out = arr.astype(np.float32, copy=False)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    lo, hi = float(out.min()), float(out.max())
+    if lo < 0:
+        raise ValueError(f"{name} has negative intensities (min {lo:g}); give raw counts")
+    if hi == lo:
+        raise ValueError(f"{name} is flat (every pixel is {hi:g}): empty, dark or saturated frame")
+    at_max = float(np.count_nonzero(out == hi)) / out.size
+    if at_max > SATURATED_FRACTION:
+        raise ValueError(
+            f"{name} is saturated: {100 * at_max:.1f} % of pixels at the maximum value {hi:g}"
+        )
+    return out
+
+
+def check_optics(wavelength_um: float, pixel_um: float, n_medium: float) -> None:
+    """Raise ValueError unless the optical parameters are in plausible, physical ranges."""
+    if not (np.isfinite(wavelength_um) and 0.2 <= wavelength_um <= 2.0):
+        raise ValueError(f"wavelength_um must be 0.2-2.0 um, got {wavelength_um}")
+    if not (np.isfinite(pixel_um) and 0.1 <= pixel_um <= 20.0):
+        raise ValueError(f"pixel_um must be 0.1-20 um, got {pixel_um}")
+    if not (np.isfinite(n_medium) and 1.0 <= n_medium <= 2.0):
+        raise ValueError(f"n_medium must be 1.0-2.0, got {n_medium}")
+
+
+def normalize_illumination(
+    hologram: NDArray[np.floating], *, scale_px: float = 64.0
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Divide a hologram by its smooth illumination; return (relative intensity, illumination).
+
+    The illumination is a Gaussian low-pass (sigma ``scale_px``) computed on an 8x binned copy
+    and upsampled: a phase object conserves energy, so fringes average out on scales well
+    above a cell and its rings, leaving the LED's profile (Lens-free imaging practice, e.g.
+    Greenbaum et al. 2012, Nat. Methods 9:889).
+    """
+    h = np.asarray(hologram, dtype=np.float32)
+    b = max(1, min(8, min(h.shape) // 16))
+    ny, nx = (h.shape[0] // b) * b, (h.shape[1] // b) * b
+    small = h[:ny, :nx].reshape(ny // b, b, nx // b, b).mean(axis=(1, 3))
+    small = ndi.gaussian_filter(small, scale_px / b, mode="reflect")
+    illum = _upsample_linear(small, h.shape)
+    illum = np.maximum(illum, np.float32(1e-6) * max(float(illum.max()), 1e-30))
+    return (h / illum).astype(np.float32), illum.astype(np.float32)
+
+
+def reference_phase(z_mm: float, wavelength_um: float, n_medium: float) -> complex:
+    """``exp(+i k z)``: undoes the plane-wave phase a back-propagation puts on the background.
+
+    The sensor records no phase, so back-propagating its amplitude leaves the background at
+    ``exp(-i 2 pi n z / lambda)``; multiplying by this factor sets it to 1 (phase 0).
+    """
+    return complex(np.exp(2j * np.pi * n_medium * z_mm * 1e3 / wavelength_um))
+
+
+def to_device(arr: NDArray[Any], device: str) -> Any:
+    """``arr`` itself for ``device="cpu"`` (NumPy reference), else a torch tensor on ``device``.
+
+    ``"torch"`` runs the same code with torch on the CPU; ``"cuda"``/``"cuda:N"`` on a GPU.
+    """
+    if device == "cpu":
+        return arr
+    import torch  # optional path, imported only when asked for
+
+    dev = "cpu" if device == "torch" else device
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for but torch finds no CUDA device")
+    return torch.as_tensor(np.ascontiguousarray(arr), device=dev)
+
+
+def _upsample_linear(small: NDArray[np.float32], shape: tuple[int, ...]) -> NDArray[np.float32]:
+    """Separable linear interpolation of a coarse grid (cell-centred) onto ``shape``."""
+    out = small
+    for axis, n in enumerate(shape):
+        m = out.shape[axis]
+        pos = np.clip((np.arange(n) + 0.5) * m / n - 0.5, 0, m - 1)
+        i0 = np.minimum(pos.astype(np.int64), m - 2) if m > 1 else np.zeros(n, np.int64)
+        frac = (pos - i0).astype(np.float32)
+        a = np.take(out, i0, axis=axis)
+        b = np.take(out, np.minimum(i0 + 1, m - 1), axis=axis)
+        f = frac[:, None] if axis == 0 else frac[None, :]
+        out = a + (b - a) * f
+    return out.astype(np.float32, copy=False)
