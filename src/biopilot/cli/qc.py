@@ -2,6 +2,289 @@
 
 from __future__ import annotations
 
+import getpass
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
 import typer
 
-app = typer.Typer(help="Holographic in-process QC of cells: synthesise, analyse, release.", no_args_is_help=True)
+from biopilot.cli._common import JSON_OPTION, fail, print_json, print_table, progress
+from biopilot.config import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from biopilot.imaging.pipeline import FrameAnalysis
+
+app = typer.Typer(
+    help="Holographic in-process QC of cells: synthesise, analyse, release.", no_args_is_help=True
+)
+
+_FORMATS = ("tiff", "png", "npy")
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(..., "--out", help="Folder for holograms, sidecars and truth."),
+    n: int = typer.Option(10, "--n", min=1, help="Number of frames."),
+    size: str = typer.Option("3840x2748", "--size", help="Sensor WIDTHxHEIGHT in pixels."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the benchmark set."),
+    fmt: str = typer.Option("tiff", "--format", help="Hologram format: tiff, png or npy."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Simulate a seeded set of holograms (with optics sidecars and ground truth)."""
+    from biopilot.twin.incubator import benchmark_set, write_frame
+
+    try:
+        width, height = _parse_size(size)
+        if fmt not in _FORMATS:
+            raise ValueError(f"--format must be one of {', '.join(_FORMATS)}, got {fmt!r}")
+        rows = []
+        with progress(enabled=not as_json) as bar:
+            task = bar.add_task("simulating", total=n)
+            for frame in benchmark_set(seed=seed, n=n, size=(height, width)):
+                path = write_frame(frame, out, fmt)  # type: ignore[arg-type]
+                rows.append(
+                    {
+                        "file": str(path),
+                        "scenario": frame.scene.scenario,
+                        "confluence": frame.confluence,
+                        "n_cells": len(frame.cells),
+                        "z_mm": frame.z_mm,
+                    }
+                )
+                bar.advance(task)
+    except (ConfigError, ValueError, OSError) as err:
+        fail(str(err))
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(f"{n} frames in {out}", rows)
+
+
+@app.command()
+def analyze(
+    files: list[Path] = typer.Argument(..., help="Hologram files (.tiff, .png, .npy)."),
+    z: str = typer.Option("auto", "--z", help="Sample-to-sensor distance in mm, or 'auto'."),
+    wavelength: float | None = typer.Option(None, "--wavelength", help="Wavelength in nm."),
+    pixel: float | None = typer.Option(None, "--pixel", help="Pixel pitch in um."),
+    json_out: str | None = typer.Option(
+        None, "--json", help="Write the JSON report to this file ('-' prints it on stdout)."
+    ),
+    cells_csv: Path | None = typer.Option(None, "--cells-csv", help="Per-cell table as CSV."),
+    cells_parquet: Path | None = typer.Option(
+        None, "--cells-parquet", help="Per-cell table as Parquet."
+    ),
+    overlay: Path | None = typer.Option(None, "--overlay", help="Folder for overlay PNGs."),
+    db: str | None = typer.Option(None, "--db", help="Historian (SQLite path or URL)."),
+    batch: str | None = typer.Option(None, "--batch", help="Batch id or code for QC records."),
+    volume_ml: float | None = typer.Option(None, "--volume-ml", help="Imaged volume, mL."),
+    author: str | None = typer.Option(None, "--author", help="Author of the QC records."),
+) -> None:
+    """Analyse holograms: cell count, viability, confluence, differentiation, per-cell table.
+
+    A bad file is reported with its reason and the others go on; the exit code is 1 if any
+    file failed.
+    """
+    from biopilot.imaging.pipeline import analyze_frame
+    from biopilot.quality import frame_attributes, record_qc
+    from biopilot.twin.incubator import read_hologram
+
+    try:
+        z_value: Literal["auto"] | float = "auto" if z == "auto" else float(z)
+    except ValueError:
+        fail(f"--z must be 'auto' or a distance in mm, got {z!r}")
+    if cells_csv and cells_parquet:
+        fail("give --cells-csv or --cells-parquet, not both")
+    if (db is None) != (batch is None):
+        fail("--db and --batch go together")
+    historian = _historian(db) if db else None
+    results: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
+    tables = []
+    with progress(enabled=json_out != "-" and len(files) > 1) as bar:
+        task = bar.add_task("analysing", total=len(files))
+        for path in files:
+            try:
+                holo, optics = read_hologram(path, wavelength_nm=wavelength, pixel_um=pixel)
+                res = analyze_frame(
+                    holo,
+                    wavelength_um=optics.wavelength_um,
+                    pixel_um=optics.pixel_um,
+                    z=z_value,
+                    n_medium=optics.n_medium,
+                )
+                qc = frame_attributes(res, volume_ml=volume_ml)
+                row = {"file": str(path), **res.summary(), **_pick(qc.as_dict())}
+                if historian is not None and batch is not None:
+                    row["record_id"] = record_qc(
+                        historian,
+                        _batch_key(batch),
+                        qc,
+                        author=author or _user(),
+                        source=path.name,
+                        extra={"z_mm": res.z_mm, "timings_s": res.timings_s},
+                    )
+                if overlay is not None:
+                    row["overlay"] = str(write_overlay(res, overlay / f"{path.stem}_overlay.png"))
+                results.append(row)
+                tables.append(res.cells.assign(file=path.name))
+            except (ConfigError, ValueError, OSError, KeyError) as err:
+                failed.append({"file": str(path), "error": str(err)})
+            bar.advance(task)
+    if tables:
+        _write_cells(tables, cells_csv, cells_parquet)
+    report = {"frames": results, "failed": failed}
+    if json_out == "-":
+        print_json(report)
+    else:
+        if json_out:
+            Path(json_out).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+        cols = [
+            "file",
+            "n_cells",
+            "viability",
+            "confluence",
+            "differentiated_fraction",
+            "viable_cells_per_cm2",
+            "z_mm",
+        ]
+        print_table("QC per frame", results, cols)
+        for f in failed:
+            typer.echo(f"failed: {f['file']}: {f['error']}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def release(
+    batch: str = typer.Argument(..., help="Batch id or code."),
+    spec: Path = typer.Option(..., "--spec", help="Specification YAML."),
+    db: str = typer.Option(..., "--db", help="Historian (SQLite path or URL)."),
+    author: str | None = typer.Option(None, "--author", help="Who asks for the disposition."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Judge a batch on its QC results against a specification and record the disposition."""
+    from biopilot.quality import load_spec, release_batch
+
+    try:
+        specification = load_spec(spec)
+        decision, qc, record_id = release_batch(
+            _historian(db), _batch_key(batch), specification, author=author or _user()
+        )
+    except (ConfigError, ValueError, KeyError) as err:
+        fail(str(err))
+    out = {"batch": batch, "record_id": record_id, **decision.as_dict(), "attributes": qc.as_dict()}
+    if as_json:
+        print_json(out)
+        return
+    rows = [
+        {
+            "attribute": c.attribute,
+            "value": c.value,
+            "min": c.low,
+            "max": c.high,
+            "verdict": c.verdict,
+        }
+        for c in decision.checks
+    ]
+    print_table(f"batch {batch}: {decision.disposition.upper()}", rows)
+    for reason in decision.reasons:
+        typer.echo(f"- {reason}")
+
+
+@app.command()
+def train(
+    seed: int = typer.Option(0, "--seed", help="Seed of data, initialisation and batch order."),
+    out: Path | None = typer.Option(None, "--out", help="Weights file (default: shipped)."),
+    frames: int = typer.Option(60, "--frames", min=3, help="Simulated training frames."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Train the cell classifier on simulated frames, reproducibly (1 thread, seeded)."""
+    from biopilot.imaging.train import train_classifier
+
+    with progress(enabled=not as_json) as bar:
+        task = bar.add_task("simulating training frames", total=frames)
+        clf = train_classifier(
+            seed, n_frames=frames, out=out, on_frame=lambda _i: bar.advance(task)
+        )
+    meta = clf.metadata_
+    if as_json:
+        print_json(meta)
+    else:
+        acc = meta["held_out_accuracy"]
+        print_table(
+            "cell classifier",
+            [
+                {
+                    "seed": seed,
+                    "train_cells": meta["data"]["train_cells"],
+                    "live/dead": acc["alive"],
+                    "differentiation": acc["differentiated"],
+                }
+            ],
+        )
+
+
+def write_overlay(analysis: FrameAnalysis, path: Path) -> Path:
+    """PNG of the phase with cell contours coloured by class (green live, red dead, blue diff.)."""
+    import numpy as np
+    from skimage.io import imsave
+    from skimage.segmentation import find_boundaries
+
+    phase = analysis.phase_rad
+    hi = float(np.percentile(phase, 99.5)) or 1.0
+    grey = (np.clip(phase / hi, 0, 1) * 200).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    cells = analysis.cells
+    colour = np.zeros((int(analysis.labels.max()) + 1, 3), np.uint8)
+    lab = cells["label"].to_numpy()
+    colour[lab] = (40, 220, 40)
+    colour[lab[cells["differentiated"].to_numpy(bool)]] = (60, 140, 255)
+    colour[lab[~cells["alive"].to_numpy(bool)]] = (255, 40, 40)
+    edge = find_boundaries(analysis.labels, mode="inner")
+    rgb[edge] = colour[analysis.labels[edge]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imsave(path, rgb, check_contrast=False)
+    return path
+
+
+def _write_cells(tables: list[pd.DataFrame], csv: Path | None, parquet: Path | None) -> None:
+    import pandas as pd
+
+    table = pd.concat(tables, ignore_index=True)
+    if csv is not None:
+        table.to_csv(csv, index=False)
+    if parquet is not None:
+        table.to_parquet(parquet, index=False)
+
+
+def _pick(qc: dict[str, Any]) -> dict[str, Any]:
+    keys = ("viable_cells_per_cm2", "viable_cells_per_ml", "dry_mass_pg_median", "dry_mass_cv")
+    return {k: qc[k] for k in keys}
+
+
+def _parse_size(size: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", size)
+    if not m:
+        raise ValueError(f"--size must be WIDTHxHEIGHT in pixels (e.g. 3840x2748), got {size!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _batch_key(batch: str) -> int | str:
+    return int(batch) if batch.isdigit() else batch
+
+
+def _historian(db: str) -> Any:
+    from biopilot.store import Historian
+
+    return Historian(db)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

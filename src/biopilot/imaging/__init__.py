@@ -1,1 +1,40 @@
 """Holographic imaging: holograms to phase, cells, features and classes."""
+
+from biopilot.imaging.autofocus import autofocus
+from biopilot.imaging.classify import (
+    CellClassifier,
+    CellSamples,
+    cell_samples,
+    default_weights_path,
+    load_default_classifier,
+)
+from biopilot.imaging.features import FEATURE_COLUMNS, dry_mass_pg, measure_cells
+from biopilot.imaging.metrics import SegmentationScore, match_labels, score_segmentation
+from biopilot.imaging.phase import retrieve_phase, unwrap_cells
+from biopilot.imaging.pipeline import FrameAnalysis, analyze_frame, analyze_phase
+from biopilot.imaging.reconstruct import Reconstruction, reconstruct
+from biopilot.imaging.segment import background_level, segment_cells
+
+__all__ = [
+    "FEATURE_COLUMNS",
+    "CellClassifier",
+    "CellSamples",
+    "FrameAnalysis",
+    "Reconstruction",
+    "SegmentationScore",
+    "analyze_frame",
+    "analyze_phase",
+    "autofocus",
+    "background_level",
+    "cell_samples",
+    "default_weights_path",
+    "dry_mass_pg",
+    "load_default_classifier",
+    "match_labels",
+    "measure_cells",
+    "reconstruct",
+    "retrieve_phase",
+    "score_segmentation",
+    "segment_cells",
+    "unwrap_cells",
+]

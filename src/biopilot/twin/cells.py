@@ -20,6 +20,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from biopilot.models.qpi import REFRACTION_INCREMENT_UM3_PER_PG, dry_mass_pg
 from biopilot.twin.incubator_cellstates import DRAWERS, N_BLEBS
 
 __all__ = [
@@ -34,9 +35,6 @@ __all__ = [
     "sample_debris",
 ]
 
-# Refraction increment of cell dry mass, 0.18 mL/g = 0.18 um^3/pg (Barer 1952, Nature
-# 169:366; Davies & Wilkins 1952, Nature 169:541; Zangle & Teitell 2014, Nat. Methods 11:1221).
-REFRACTION_INCREMENT_UM3_PER_PG: Final = 0.18
 
 #: Cell states; ``CellParams.state`` holds indices into this tuple.
 STATES: Final = (
@@ -156,41 +154,6 @@ class CellParams:
     def area_um2(self) -> NDArray[np.float64]:
         """Nominal footprint area of the body (ellipse approximation, lobes not merged)."""
         return np.pi * self.a_um * self.b_um * np.where(self.lobe_um > 0, 2.0, 1.0)
-
-
-def dry_mass_pg(phase_sum_rad_um2: float | NDArray[np.floating], wavelength_um: float) -> NDArray:
-    """Dry mass from integrated phase, ``m = lambda / (2 pi alpha) * integral(phi dA)``.
-
-    Parameters
-    ----------
-    phase_sum_rad_um2 : float or ndarray
-        Integral of the phase over the cell, in rad um^2 (sum of pixels times pixel area).
-    wavelength_um : float
-        Vacuum wavelength in micrometres.
-
-    Returns
-    -------
-    ndarray
-        Dry mass in picograms.
-
-    Examples
-    --------
-    A 10-um sphere of index step 0.036 (0.2 pg/um^3) holds 0.2 * 523.6 = 104.7 pg:
-
-    >>> import numpy as np
-    >>> lam = 0.532
-    >>> opd_volume = 0.036 * 4 / 3 * np.pi * 5.0**3  # integral of dn * h, um^3
-    >>> round(float(dry_mass_pg(2 * np.pi / lam * opd_volume, lam)), 1)
-    104.7
-
-    References
-    ----------
-    .. [1] Barer, R. (1952). Interference microscopy and mass determination. Nature 169, 366.
-    .. [2] Zangle, T. A. & Teitell, M. A. (2014). Live-cell mass profiling: an emerging
-       approach in quantitative biophysics. Nat. Methods 11, 1221-1228.
-    """
-    factor = wavelength_um / (2.0 * np.pi * REFRACTION_INCREMENT_UM3_PER_PG)
-    return np.asarray(phase_sum_rad_um2, dtype=np.float64) * factor
 
 
 def sample_cells(

@@ -1,0 +1,221 @@
+"""One frame end to end: hologram -> phase -> cells -> features -> classes, with step timings."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from biopilot.imaging.classify import CellClassifier, load_default_classifier
+from biopilot.imaging.features import measure_cells
+from biopilot.imaging.reconstruct import reconstruct
+from biopilot.imaging.segment import background_level, segment_cells
+from biopilot.models.optics import KernelCache
+
+__all__ = ["FrameAnalysis", "analyze_frame", "analyze_phase"]
+
+
+@dataclass
+class FrameAnalysis:
+    """What one frame contains: cells with features and classes, and how long each step took.
+
+    Attributes
+    ----------
+    cells : pandas.DataFrame
+        One row per cell: the columns of :func:`~biopilot.imaging.measure_cells` plus
+        ``p_alive``, ``p_differentiated`` (probabilities) and ``alive``, ``differentiated``
+        (booleans).
+    labels : (H, W) int32
+        Cell labels.
+    phase_rad : (H, W) float32
+        The phase map the cells were measured on.
+    pixel_um, wavelength_um : float
+        Optics of the frame.
+    z_mm : float
+        Sample-to-sensor distance used (NaN when the analysis started from a phase map).
+    timings_s : dict
+        Wall time per step in seconds (``reconstruct``, ``segment``, ``measure``,
+        ``classify``, ``total``).
+    """
+
+    cells: pd.DataFrame
+    labels: NDArray[np.int32]
+    phase_rad: NDArray[np.float32]
+    pixel_um: float
+    wavelength_um: float
+    z_mm: float = float("nan")
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_cells(self) -> int:
+        """Number of cells found."""
+        return len(self.cells)
+
+    @property
+    def field_area_mm2(self) -> float:
+        """Imaged area in square millimetres."""
+        h, w = self.labels.shape
+        return h * w * (self.pixel_um * 1e-3) ** 2
+
+    @property
+    def confluence(self) -> float:
+        """Fraction of the field covered by cells."""
+        return float(np.count_nonzero(self.labels) / self.labels.size)
+
+    def summary(self) -> dict[str, Any]:
+        """Count, viability, confluence, differentiation fraction and timings, as plain data."""
+        alive = self.cells["alive"].to_numpy(bool) if self.n_cells else np.zeros(0, bool)
+        diff = self.cells["differentiated"].to_numpy(bool)[alive] if self.n_cells else alive
+        return {
+            "n_cells": self.n_cells,
+            "n_live": int(alive.sum()),
+            "viability": float(alive.mean()) if alive.size else float("nan"),
+            "confluence": self.confluence,
+            "differentiated_fraction": float(diff.mean()) if diff.size else float("nan"),
+            "field_area_mm2": self.field_area_mm2,
+            "z_mm": self.z_mm,
+            "timings_s": dict(self.timings_s),
+        }
+
+
+def analyze_frame(
+    hologram: NDArray[Any],
+    *,
+    wavelength_um: float,
+    pixel_um: float,
+    z: Literal["auto"] | float = "auto",
+    n_medium: float = 1.335,
+    classifier: CellClassifier | None = None,
+    cache: KernelCache | None = None,
+    device: str = "cpu",
+    segment_options: dict[str, Any] | None = None,
+) -> FrameAnalysis:
+    """Analyse one in-line hologram: reconstruct, segment, measure and classify its cells.
+
+    Parameters
+    ----------
+    hologram : (H, W) array
+        Raw hologram (sensor counts).
+    wavelength_um, pixel_um : float
+        Vacuum wavelength and pixel pitch in micrometres.
+    z : "auto" or float
+        Sample-to-sensor distance in mm, or "auto" to find it by autofocus.
+    n_medium : float
+        Refractive index of the medium.
+    classifier : CellClassifier, optional
+        Default: the weights shipped with the package.
+    cache : KernelCache, optional
+        Propagation-kernel cache shared across frames of the same optics.
+    device : str
+        Reconstruction device: ``"cpu"``, ``"torch"`` or ``"cuda"`` (where PyTorch has CUDA);
+        with ``"cuda"`` the default classifier runs there too (a given one keeps its own).
+    segment_options : dict, optional
+        Keyword arguments of :func:`~biopilot.imaging.segment_cells`.
+
+    Returns
+    -------
+    FrameAnalysis
+
+    Raises
+    ------
+    ValueError
+        For a bad hologram or optics, or an autofocus that finds nothing (from
+        :func:`~biopilot.imaging.reconstruct`).
+    """
+    if not (z == "auto" or isinstance(z, int | float)):
+        raise ValueError(f"z must be 'auto' or a distance in mm, got {z!r}")
+    t0 = time.perf_counter()
+    rec = reconstruct(
+        hologram,
+        wavelength_um=wavelength_um,
+        pixel_um=pixel_um,
+        z_mm=None if z == "auto" else float(z),
+        n_medium=n_medium,
+        cache=cache,
+        device=device,
+    )
+    timings = {"reconstruct": time.perf_counter() - t0}
+    timings.update({f"reconstruct.{k}": v for k, v in rec.timings_s.items() if k != "total"})
+    return analyze_phase(
+        rec.phase_rad,
+        wavelength_um=wavelength_um,
+        pixel_um=pixel_um,
+        z_mm=rec.z_mm,
+        classifier=classifier or load_default_classifier("cuda" if device == "cuda" else "cpu"),
+        segment_options=segment_options,
+        timings=timings,
+        background_rad=0.0,
+    )
+
+
+def analyze_phase(
+    phase_rad: NDArray[np.floating],
+    *,
+    wavelength_um: float,
+    pixel_um: float,
+    z_mm: float = float("nan"),
+    classifier: CellClassifier | None = None,
+    segment_options: dict[str, Any] | None = None,
+    background_rad: float | None = None,
+    timings: dict[str, float] | None = None,
+) -> FrameAnalysis:
+    """Analyse a quantitative phase map: segment, measure and classify its cells.
+
+    Parameters
+    ----------
+    phase_rad : (H, W) ndarray
+        Unwrapped phase in radians.
+    wavelength_um, pixel_um : float
+        Vacuum wavelength and pixel pitch in micrometres.
+    z_mm : float
+        Distance the phase was reconstructed at (kept in the result).
+    classifier : CellClassifier, optional
+        Default: the weights shipped with the package.
+    segment_options : dict, optional
+        Keyword arguments of :func:`~biopilot.imaging.segment_cells`.
+    background_rad : float, optional
+        Phase of the medium; estimated from the map when not given.
+    timings : dict, optional
+        Earlier step timings to carry into the result.
+
+    Returns
+    -------
+    FrameAnalysis
+    """
+    timings = dict(timings or {})
+    t0 = time.perf_counter()
+    phase = np.asarray(phase_rad, np.float32)
+    opts = {"workers": min(os.cpu_count() or 1, 4), **(segment_options or {})}
+    labels = segment_cells(phase, pixel_um=pixel_um, **opts)
+    t1 = time.perf_counter()
+    bg = background_level(phase) if background_rad is None else background_rad
+    cells = measure_cells(
+        phase, labels, pixel_um=pixel_um, wavelength_um=wavelength_um, background_rad=bg
+    )
+    t2 = time.perf_counter()
+    clf = classifier if classifier is not None else load_default_classifier()
+    samples = clf.samples(phase, labels, cells, pixel_um=pixel_um, background_rad=bg)
+    proba = clf.predict_proba(samples)
+    cells = cells.assign(
+        p_alive=proba["p_alive"].to_numpy(),
+        p_differentiated=proba["p_differentiated"].to_numpy(),
+        alive=proba["p_alive"].to_numpy() >= 0.5,
+        differentiated=proba["p_differentiated"].to_numpy() >= 0.5,
+    )
+    t3 = time.perf_counter()
+    timings.update({"segment": t1 - t0, "measure": t2 - t1, "classify": t3 - t2})
+    timings["total"] = sum(v for k, v in timings.items() if "." not in k and k != "total")
+    return FrameAnalysis(
+        cells=cells,
+        labels=labels,
+        phase_rad=phase,
+        pixel_um=pixel_um,
+        wavelength_um=wavelength_um,
+        z_mm=z_mm,
+        timings_s=timings,
+    )

@@ -1,0 +1,126 @@
+"""QC results in the historian: file per-frame results, then judge and record a batch's release."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from biopilot.quality.attributes import QCAttributes, batch_attributes
+from biopilot.quality.spec import Decision, Spec, evaluate
+from biopilot.store import Historian
+
+__all__ = ["QC_KIND", "RELEASE_KIND", "batch_qc", "record_qc", "release_batch"]
+
+QC_KIND = "qc_result"
+RELEASE_KIND = "release"
+
+
+def record_qc(
+    historian: Historian,
+    batch: int | str,
+    qc: QCAttributes,
+    *,
+    author: str,
+    source: str,
+    extra: dict[str, Any] | None = None,
+) -> int:
+    """File the QC attributes of one frame as a ``qc_result`` record of the batch.
+
+    Parameters
+    ----------
+    historian : Historian
+        The store.
+    batch : int or str
+        Batch id or code.
+    qc : QCAttributes
+        Attributes of the frame.
+    author : str
+        Who (or which instrument/service) produced the result.
+    source : str
+        What was measured (e.g. the hologram file name).
+    extra : dict, optional
+        More JSON fields (optics, z, timings...).
+
+    Returns
+    -------
+    int
+        The record id.
+
+    Raises
+    ------
+    biopilot.store.UnknownBatchError
+        If the batch is not in the store.
+    """
+    batch_id = historian.batch(batch).id
+    body = {
+        "method": "holographic_imaging",
+        "source": source,
+        "attributes": qc.as_dict(),
+        **(extra or {}),
+    }
+    return historian.add_record(batch_id, QC_KIND, body, author)
+
+
+def batch_qc(historian: Historian, batch: int | str) -> QCAttributes:
+    """Pool every ``qc_result`` record of a batch into batch attributes.
+
+    Raises
+    ------
+    ValueError
+        If the batch has no imaging QC result.
+    """
+    batch_id = historian.batch(batch).id
+    frames = [
+        QCAttributes.from_dict(r.body["attributes"])
+        for r in historian.read_records(batch_id, QC_KIND)
+        if isinstance(r.body, dict) and "attributes" in r.body
+    ]
+    if not frames:
+        raise ValueError(f"batch {batch!r} has no QC results to release on")
+    return batch_attributes(frames)
+
+
+def release_batch(
+    historian: Historian, batch: int | str, spec: Spec, *, author: str
+) -> tuple[Decision, QCAttributes, int]:
+    """Judge a batch on its QC results and record the disposition as a ``release`` record.
+
+    Parameters
+    ----------
+    historian : Historian
+        The store.
+    batch : int or str
+        Batch id or code.
+    spec : Spec
+        The release specification.
+    author : str
+        Who asked for the disposition.
+
+    Returns
+    -------
+    decision : Decision
+        Pass, fail or review with the reasons.
+    attributes : QCAttributes
+        The pooled batch attributes the decision is based on.
+    record_id : int
+        Id of the ``release`` record written.
+
+    Raises
+    ------
+    ValueError
+        If the batch has no QC results.
+    biopilot.store.UnknownBatchError
+        If the batch is not in the store.
+    """
+    info = historian.batch(batch)
+    qc = batch_qc(historian, info.id)
+    decision = evaluate(spec, qc)
+    n_results = len(historian.read_records(info.id, QC_KIND))
+    body = {
+        "batch_code": info.code,
+        "specification": spec.model_dump(mode="json"),
+        "attributes": qc.as_dict(),
+        "qc_results": n_results,
+        **decision.as_dict(),
+    }
+    record_id = historian.add_record(info.id, RELEASE_KIND, body, author)
+    return decision, qc, record_id

@@ -1,0 +1,156 @@
+"""The `biopilot qc` commands: synthesise, analyse (bad files too), release, train --help."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from biopilot.cli.main import app
+from biopilot.store import Historian
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    out = tmp_path_factory.mktemp("holo")
+    res = runner.invoke(
+        app,
+        [
+            "qc",
+            "synth",
+            "--n",
+            "2",
+            "--size",
+            "160x128",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--format",
+            "npy",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    return out, json.loads(res.stdout)
+
+
+def test_synth_writes_holograms_sidecars_and_truth(frames):
+    out, rows = frames
+    assert len(rows) == 2
+    for row in rows:
+        assert row["file"].endswith(".npy")
+    assert len(list(out.glob("*_truth.json"))) == 2
+    assert len(list(out.glob("bench_3_00?.json"))) == 2
+
+
+def test_synth_refuses_a_bad_size(tmp_path):
+    res = runner.invoke(app, ["qc", "synth", "--size", "big", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "WIDTHxHEIGHT" in res.output
+
+
+def test_analyze_reports_cells_and_continues_past_a_bad_file(frames, tmp_path):
+    out, rows = frames
+    good = rows[1]["file"]
+    bad = tmp_path / "corrupt.npy"
+    bad.write_bytes(b"\x93NUMPY garbage")
+    z = json.loads((out / "bench_3_001_truth.json").read_text())["z_mm"]
+    csv = tmp_path / "cells.csv"
+    res = runner.invoke(
+        app,
+        [
+            "qc",
+            "analyze",
+            good,
+            str(bad),
+            "--z",
+            str(z),
+            "--json",
+            "-",
+            "--cells-csv",
+            str(csv),
+            "--overlay",
+            str(tmp_path / "ov"),
+        ],
+    )
+    assert res.exit_code == 1
+    report = json.loads(res.stdout)
+    assert [f["file"] for f in report["frames"]] == [good]
+    assert report["failed"][0]["file"] == str(bad) and report["failed"][0]["error"]
+    frame = report["frames"][0]
+    assert {"n_cells", "viability", "confluence", "differentiated_fraction"} <= set(frame)
+    assert (tmp_path / "ov" / "bench_3_001_overlay.png").is_file()
+    cells = pd.read_csv(csv)
+    assert len(cells) == frame["n_cells"] and "dry_mass_pg" in cells
+
+
+def test_analyze_needs_optics_metadata(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "bare.npy"
+    np.save(path, np.full((64, 64), 1000, np.uint16))
+    res = runner.invoke(app, ["qc", "analyze", str(path), "--json", "-"])
+    assert res.exit_code == 1
+    assert "missing optical metadata" in json.loads(res.stdout)["failed"][0]["error"]
+
+
+def test_analyze_files_qc_records_and_release_decides(frames, tmp_path):
+    out, rows = frames
+    db = tmp_path / "line.db"
+    h = Historian(db)
+    h.ensure_site("s")
+    h.ensure_area("s", "qc")
+    h.ensure_unit("s", "qc", "inc", kind="imaging incubator")
+    h.ensure_product("cells")
+    h.start_batch("B1", "inc", "cells", None, datetime(2026, 1, 1, tzinfo=UTC))
+    z = json.loads((out / "bench_3_001_truth.json").read_text())["z_mm"]
+    res = runner.invoke(
+        app,
+        [
+            "qc",
+            "analyze",
+            rows[1]["file"],
+            "--z",
+            str(z),
+            "--db",
+            str(db),
+            "--batch",
+            "B1",
+            "--json",
+            "-",
+            "--cells-parquet",
+            str(tmp_path / "cells.parquet"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    n_cells = json.loads(res.stdout)["frames"][0]["n_cells"]
+    assert len(pd.read_parquet(tmp_path / "cells.parquet")) == n_cells
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("product: cells\nmin_cells_counted: 100000\nviability_min: 0.5\n")
+    res = runner.invoke(
+        app, ["qc", "release", "B1", "--spec", str(spec), "--db", str(db), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    decision = json.loads(res.stdout)
+    assert decision["disposition"] in {"review", "fail"}
+    assert any("too few cells" in r for r in decision["reasons"])
+    assert len(Historian(db).read_records(h.batch("B1").id, "release")) == 1
+
+
+def test_release_with_a_bad_spec_names_the_field(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("product: cells\nviability_min: 2\n")
+    res = runner.invoke(
+        app, ["qc", "release", "B1", "--spec", str(spec), "--db", str(tmp_path / "x.db")]
+    )
+    assert res.exit_code == 2 and "viability_min" in res.output
+
+
+def test_train_has_help():
+    res = runner.invoke(app, ["qc", "train", "--help"])
+    assert res.exit_code == 0 and "--seed" in res.output
