@@ -13,8 +13,10 @@ import pytest
 
 from biopilot.config import ConfigError
 from biopilot.monitor.mspc import BatchEvolutionModel, BatchLevelModel, first_run, load
+from biopilot.monitor.mspc_features import PROBE_CHECKS, derive
 from biopilot.monitor.mspc_pca import PCAMonitor, spe_limit_box, spe_limit_jackson_mudholkar
 from biopilot.twin import parse_fault, simulate_batch
+from biopilot.twin.loops import LoopTuning
 
 with contextlib.redirect_stdout(io.StringIO()):  # pyphi greets on import
     import pyphi.calc as phi
@@ -23,17 +25,35 @@ TRAIN_SEEDS = range(100, 112)
 CALIBRATION_SEEDS = range(150, 154)
 
 
+def _frame(seed: int, *faults: str) -> pd.DataFrame:
+    """A batch as the historian holds it: online tags and the at-line pH (NaN in between)."""
+    b = simulate_batch(seed=seed, raman=False, faults=[parse_fault(f) for f in faults])
+    return b.online.join(b.atline[["ph_offline"]])
+
+
 @pytest.fixture(scope="session")
 def campaign() -> list[pd.DataFrame]:
-    """Twelve good batches (online data only)."""
-    return [simulate_batch(seed=s, raman=False).online for s in TRAIN_SEEDS]
+    """Twelve good batches."""
+    return [_frame(s) for s in TRAIN_SEEDS]
 
 
 @pytest.fixture(scope="session")
-def model(campaign: list[pd.DataFrame]) -> BatchEvolutionModel:
+def others() -> list[pd.DataFrame]:
+    """Four good batches to calibrate the alarm limits."""
+    return [_frame(s) for s in CALIBRATION_SEEDS]
+
+
+@pytest.fixture(scope="session")
+def model(campaign: list[pd.DataFrame], others: list[pd.DataFrame]) -> BatchEvolutionModel:
     """Fitted on the campaign, alarm limits calibrated on four other good batches."""
-    others = [simulate_batch(seed=s, raman=False).online for s in CALIBRATION_SEEDS]
     return BatchEvolutionModel(period_min=30.0).fit(campaign).calibrate(others)
+
+
+@pytest.fixture(scope="session")
+def checked(campaign: list[pd.DataFrame], others: list[pd.DataFrame]) -> BatchEvolutionModel:
+    """The same with the probe cross-checks as a second block."""
+    m = BatchEvolutionModel(period_min=30.0, features=PROBE_CHECKS)
+    return m.fit(campaign).calibrate(others)
 
 
 def _quiet(fn, *args, **kw):  # type: ignore[no-untyped-def]
@@ -194,3 +214,53 @@ def test_first_run_finds_the_end_of_the_first_long_enough_run() -> None:
     assert first_run(flags, 3) == 5
     assert first_run(flags, 4) is None
     assert first_run(flags, 1) == 0
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("do_probe_drift@5:-4", "o2_balance_residual_frac"),
+        ("ph_probe_drift@5:0.06", "ph_online_minus_offline"),
+    ],
+)
+def test_probe_checks_catch_a_drifting_probe_and_name_the_check(checked, fault, expected) -> None:
+    online = _frame(999, fault)
+    mon = checked.monitor(online)
+    assert mon["alarm"].any()
+    first = mon.index[mon["alarm"].to_numpy()][0]
+    assert mon.loc[first, "maturity_h"] >= 5 * 24
+    top = checked.diagnose(online, first)
+    assert top.name == "t2_checks" and top.index[0] == expected
+    assert not checked.monitor(_frame(4242))["alarm"].any()
+
+
+def test_probe_checks_use_no_future_data(checked, campaign) -> None:
+    whole = campaign[3]
+    cut = whole.iloc[: 6 * 1440 + 7]  # six days and a few minutes: the last bin incomplete
+    args = (PROBE_CHECKS, 30.0)
+    params = checked.feature_params_
+    early, late = derive(cut, *args, params=params), derive(whole, *args, params=params)
+    n = len(early) - 1  # complete bins of the cut batch
+    np.testing.assert_array_equal(early[:n], late[:n])
+    np.testing.assert_allclose(
+        checked.monitor(cut)["t2_checks"].iloc[:n], checked.monitor(whole)["t2_checks"].iloc[:n]
+    )
+
+
+def test_oxygen_balance_recovers_the_vessel_kla_characterisation(checked) -> None:
+    a, b = checked.feature_params_["o2_balance_residual_frac"]
+    g = LoopTuning()  # the twin's kLa rises linearly over the sparge flow range
+    slope = (g.kla_max_per_h - g.kla_min_per_h) / (g.gas_flow_max_slpm - g.gas_flow_min_slpm)
+    assert b == pytest.approx(slope, rel=0.05)
+    assert a + b * g.gas_flow_min_slpm == pytest.approx(g.kla_min_per_h, abs=0.1)
+
+
+def test_probe_checks_save_load_and_refuse_bad_input(checked, campaign, tmp_path) -> None:
+    again = load(checked.save(tmp_path / "checked.json"))
+    pd.testing.assert_frame_equal(again.monitor(campaign[1]), checked.monitor(campaign[1]))
+    c = again.contributions(campaign[1], "t2_checks")
+    assert list(c.columns) == list(PROBE_CHECKS)
+    with pytest.raises(ValueError, match="lacks the MSPC variables"):
+        checked.monitor(campaign[1].drop(columns="ph_offline"))
+    with pytest.raises(ValueError, match="unknown MSPC features"):
+        BatchEvolutionModel(features=("ph_vibes",)).fit(campaign[:3])

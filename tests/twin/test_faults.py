@@ -120,3 +120,29 @@ def test_fault_onset_is_an_event():
 def test_probe_drift_leaves_the_culture_unchanged(normal_batch):
     b = _faulty("do_probe_drift@6")
     np.testing.assert_array_equal(b.truth["titer_g_per_l"], normal_batch.truth["titer_g_per_l"])
+
+
+def test_controller_outputs_mix_to_the_o2_fraction(normal_batch):
+    on = normal_batch.online.iloc[10 * MIN_PER_DAY :].dropna()
+    air, o2 = on["air_flow_slpm"], on["o2_flow_slpm"]
+    mixed = 100.0 * (0.2095 * air + o2) / (air + o2)
+    error = mixed - on["o2_fraction_pct"]  # flow meters: ~0.5 % noise each
+    assert abs(error.mean()) < 0.1 and error.abs().max() < 2.0
+
+
+def test_do_probe_drift_before_enrichment_shows_in_the_air_flow(normal_batch):
+    b = _faulty("do_probe_drift@1:-8")  # reads low: the loop gasses harder
+    assert normal_batch.online["o2_flow_slpm"].iloc[: 2 * MIN_PER_DAY].max() < 1.0
+    air_f, air_n = (_window(x.online, "air_flow_slpm", 1.8, 2.0).mean() for x in (b, normal_batch))
+    assert air_f > 1.1 * air_n
+
+
+def test_ph_probe_reading_high_makes_the_loop_sparge_co2(normal_batch):
+    b = _faulty("ph_probe_drift@6:0.05")
+    # Once the true pH sits lower, the loop only follows the drift rate: a small extra flow.
+    co2_f, co2_n = (_window(x.online, "co2_flow_slpm", 7.0, 12.0).mean() for x in (b, normal_batch))
+    assert co2_f > co2_n + 0.1
+    base = "base_pump_ml_per_h"
+    assert (
+        _window(b.online, base, 12.0, 14.0).max() < _window(normal_batch.online, base, 12, 14).max()
+    )

@@ -27,6 +27,10 @@ def _truth() -> dict[str, np.ndarray]:
         "base_added_ml": 500.0,
         "volume_l": 1500.0,
         "o2_fraction_pct": 30.0,
+        "air_flow_slpm": 60.0,
+        "o2_flow_slpm": 0.0,
+        "co2_flow_slpm": 2.0,
+        "base_pump_ml_per_h": 150.0,
     }
     return {k: np.full(N, v) for k, v in values.items()}
 
@@ -38,6 +42,17 @@ def test_online_noise_has_the_stated_size(tag, sd):
     values, _ = online_readings(_truth(), np.random.default_rng(0))
     assert np.nanstd(values[tag]) == pytest.approx(sd, rel=0.1)
     assert np.nanmean(values[tag]) == pytest.approx(_truth()[tag][0], abs=3 * sd)
+
+
+def test_mass_flow_readings_have_the_stated_noise_and_are_never_negative():
+    values, _ = online_readings(_truth(), np.random.default_rng(0))
+    spec = next(s for s in ONLINE_SENSORS if s.tag == "air_flow_slpm")
+    assert np.nanstd(values["air_flow_slpm"]) == pytest.approx(
+        spec.noise_sd + spec.noise_cv * 60.0, rel=0.1
+    )
+    assert values["o2_flow_slpm"].min() == 0.0  # no O2 flowing: noise clipped at zero
+    assert (values["co2_flow_slpm"] >= 0.0).all()
+    assert (values["base_pump_ml_per_h"] == 150.0).all()  # a pump's output, exact
 
 
 def test_off_gas_is_held_between_analyser_cycles():

@@ -14,7 +14,10 @@ from 20 batches. Hotelling T2 and SPE have pyphi-compatible 95 % / 99 % limits
 beyond an alarm limit (a Western Electric-style run rule) whose level is calibrated on good
 batches not used for fitting (:meth:`BatchEvolutionModel.calibrate`). The finished batch is
 judged by a batch-wise unfolded PCA of its whole trajectory plus final quality (Nomikos &
-MacGregor 1995).
+MacGregor 1995). Derived probe cross-checks (:mod:`biopilot.monitor.mspc_features`) form a
+second block with its own Hotelling T2 and alarm limit (multi-block monitoring, MacGregor,
+Jaeckle, Kiparissides & Koutoudi 1994, AIChE J. 40:826): a few residual-like variables
+would drown in the SPE of the process block, whose limit the good batches' offsets set.
 """
 
 from __future__ import annotations
@@ -28,7 +31,16 @@ import pandas as pd
 from scipy.ndimage import uniform_filter1d
 from sklearn.base import BaseEstimator
 
-from biopilot.monitor.mspc_io import ONLINE_TAGS, align, load_model, save_model
+from biopilot.monitor.mspc_features import derive, fit_params
+from biopilot.monitor.mspc_io import (
+    ONLINE_TAGS,
+    align,
+    batch_bins,
+    first_run,
+    load_model,
+    run_peak,
+    save_model,
+)
 from biopilot.monitor.mspc_pca import ALPHAS, PCAMonitor, hotelling_t2_limit, spe_limit_box
 
 __all__ = ["BatchEvolutionModel", "BatchLevelModel", "first_run", "load"]
@@ -48,7 +60,12 @@ class BatchEvolutionModel(BaseEstimator):
     period_min : float
         Width of a maturity bin, minutes; each bin holds the mean of its samples.
     variables : tuple of str
-        Online tags modelled (default: the twin's nine online tags).
+        Online tags modelled (default :data:`~biopilot.monitor.mspc_io.ONLINE_TAGS`, the
+        process tags; ``PLANT_TAGS`` adds the controller outputs).
+    features : tuple of str
+        Derived variables of :mod:`biopilot.monitor.mspc_features` (probe cross-checks),
+        normalised like the tags, a second block with its own T2 ``t2_checks``; the frames
+        must hold the tags they need (at-line ones NaN between samples).
     smooth_bins : int
         Half-width (bins) of the moving window that smooths the per-maturity variance.
     std_floor : float
@@ -68,13 +85,17 @@ class BatchEvolutionModel(BaseEstimator):
         Mean trajectory of the good batches (levels, then changes) and its (smoothed,
         floored) spread.
     pca_ : PCAMonitor
-        The observation-level model of the normalised observations.
+        The observation-level model of the normalised observations of the tags.
+    checks_ : PCAMonitor or None
+        The features' block, all components kept (its T2 is their Hotelling T2).
+    feature_params_ : dict
+        What the features learned (:func:`~biopilot.monitor.mspc_features.fit_params`).
     n_bins_, n_batches_ : int
         Bins per batch and good batches used.
     t2_limits_, spe_limits_ : dict of float to float
         Limits at 0.95 and 0.99.
     alarm_limits_ : dict of str to float
-        Limits of ``"t2"`` and ``"spe"`` the alarm rule uses (see :meth:`calibrate`).
+        Limits of ``"t2"``, ``"spe"`` (``"t2_checks"``) the alarm rule uses (:meth:`calibrate`).
     """
 
     def __init__(
@@ -83,6 +104,7 @@ class BatchEvolutionModel(BaseEstimator):
         lag_h: float = 24.0,
         period_min: float = 10.0,
         variables: tuple[str, ...] = ONLINE_TAGS,
+        features: tuple[str, ...] = (),
         smooth_bins: int = 3,
         std_floor: float = 0.5,
         alarm_run: int = 12,
@@ -93,6 +115,7 @@ class BatchEvolutionModel(BaseEstimator):
         self.lag_h = lag_h
         self.period_min = period_min
         self.variables = variables
+        self.features = features
         self.smooth_bins = smooth_bins
         self.std_floor = std_floor
         self.alarm_margin = alarm_margin
@@ -109,7 +132,8 @@ class BatchEvolutionModel(BaseEstimator):
         """
         if len(batches) < 3:
             raise ValueError(f"a batch-evolution model needs >= 3 good batches, got {len(batches)}")
-        n_bins = min(_n_bins(b, self.period_min) for b in batches)
+        n_bins = min(batch_bins(b, self.period_min) for b in batches)
+        self.feature_params_ = fit_params(batches, self.features, self.period_min)
         cube = np.stack([self._align(b, n_bins, fill=True) for b in batches])
         self.mean_ = np.nanmean(cube, axis=0)
         var = uniform_filter1d(
@@ -117,14 +141,18 @@ class BatchEvolutionModel(BaseEstimator):
         )
         sd = np.sqrt(np.clip(var, 0.0, None))  # the moving sum can round below 0
         self.std_ = np.maximum(sd, self.std_floor * np.median(sd, axis=0) + 1e-12)
-        Z = (cube - self.mean_) / self.std_
-        self.pca_ = PCAMonitor(self.n_components).fit(Z.reshape(-1, Z.shape[2]))
+        Z = ((cube - self.mean_) / self.std_).reshape(-1, cube.shape[2])
+        block = self._feature_columns()
+        self.pca_ = PCAMonitor(self.n_components).fit(Z[:, ~block])
+        self.checks_ = PCAMonitor(int(block.sum())).fit(Z[:, block]) if block.any() else None
         self.n_bins_, self.n_batches_ = n_bins, len(batches)
         self.t2_limits_ = {
             a: hotelling_t2_limit(self.pca_.n_samples_, self.n_components, a) for a in ALPHAS
         }
         self.spe_limits_ = {a: spe_limit_box(self.pca_.spe_train_, a) for a in ALPHAS}
         self.alarm_limits_ = {"t2": self.t2_limits_[0.99], "spe": self.spe_limits_[0.99]}
+        if self.checks_ is not None:
+            self.alarm_limits_["t2_checks"] = self.checks_.t2_limits_[0.99]
         self.n_calibration_batches_ = 0
         return self
 
@@ -136,19 +164,20 @@ class BatchEvolutionModel(BaseEstimator):
         bins, still flag several good batches in a hundred. The alarm limit of each statistic
         is therefore set on the batch level: ``alarm_margin`` times the peak that its run
         filter reaches (the largest value held for ``alarm_run`` consecutive bins) in all but
-        ``alarm_allowed`` of the calibration batches. Uncalibrated, the 99 % limits are used.
+        ``alarm_allowed`` of the calibration batches. A batch alarms on *any* statistic, so
+        all limits are then raised by one factor until no more than ``alarm_allowed`` of the
+        batches exceed one of them. Uncalibrated, the 99 % limits are used.
         """
         if not batches:
             raise ValueError("calibrate needs good batches not used for fitting")
-        peaks = {"t2": [], "spe": []}  # type: dict[str, list[float]]
-        for b in batches:
-            s = self.pca_.score_samples(self.normalise(b))
-            for key in peaks:
-                peaks[key].append(_run_peak(s[key], self.alarm_run))
+        keys = list(self.alarm_limits_)
+        stats = map(self._statistics, batches)
+        peaks = np.array([[run_peak(s[k], self.alarm_run) for k in keys] for s in stats])
         skip = int(np.floor(self.alarm_allowed * len(batches)))
-        self.alarm_limits_ = {
-            key: self.alarm_margin * float(np.sort(v)[::-1][skip]) for key, v in peaks.items()
-        }
+        base = np.sort(peaks, axis=0)[::-1][skip]
+        worst = np.sort(np.max(peaks / np.maximum(base, 1e-300), axis=1))[::-1][skip]
+        scale = self.alarm_margin * max(1.0, float(worst))
+        self.alarm_limits_ = {k: scale * float(v) for k, v in zip(keys, base, strict=True)}
         self.n_calibration_batches_ = len(batches)
         return self
 
@@ -163,7 +192,7 @@ class BatchEvolutionModel(BaseEstimator):
 
     def transform(self, batch: pd.DataFrame) -> np.ndarray:
         """Return the scores (n_bins, A) of the batch's bins."""
-        return self.pca_.transform(self.normalise(batch))
+        return self.pca_.transform(self.normalise(batch)[:, ~self._feature_columns()])
 
     def monitor(self, batch: pd.DataFrame) -> pd.DataFrame:
         """Return T2 and SPE of each bin with their limits and the alarm flag.
@@ -172,11 +201,12 @@ class BatchEvolutionModel(BaseEstimator):
         -------
         DataFrame
             Index ``time_utc`` (bin start); columns ``maturity_h``, ``score_1..score_A``, ``t2``,
-            ``spe``, ``t2_lim95``, ``t2_lim99``, ``spe_lim95``, ``spe_lim99``, ``beyond``
-            (T2 or SPE beyond its alarm limit) and ``alarm`` (True from the bin
-            that completes a run of ``alarm_run`` such bins).
+            ``spe``, ``t2_lim95``, ``t2_lim99``, ``spe_lim95``, ``spe_lim99``, with features
+            ``t2_checks``, ``t2_checks_lim95``, ``t2_checks_lim99``, then ``beyond`` (a
+            statistic beyond its alarm limit) and ``alarm`` (True from the bin that
+            completes a run of ``alarm_run`` such bins).
         """
-        s = self.pca_.score_samples(self.normalise(batch))
+        s = self._statistics(batch)
         n = len(s["t2"])
         start = pd.Timestamp(batch.index[0])
         out = pd.DataFrame(
@@ -191,33 +221,46 @@ class BatchEvolutionModel(BaseEstimator):
         out["t2"], out["spe"] = s["t2"], s["spe"]
         for a, tag in ((0.95, "95"), (0.99, "99")):
             out[f"t2_lim{tag}"], out[f"spe_lim{tag}"] = self.t2_limits_[a], self.spe_limits_[a]
-        beyond = (s["t2"] > self.alarm_limits_["t2"]) | (s["spe"] > self.alarm_limits_["spe"])
+        if self.checks_ is not None:
+            out["t2_checks"] = s["t2_checks"]
+            for a, tag in ((0.95, "95"), (0.99, "99")):
+                out[f"t2_checks_lim{tag}"] = self.checks_.t2_limits_[a]
+        beyond = np.zeros(n, dtype=bool)
+        for key, limit in self.alarm_limits_.items():
+            beyond |= s[key] > limit
         out["beyond"] = beyond
         first = first_run(beyond, self.alarm_run)
         out["alarm"] = np.arange(n) >= (first if first is not None else n)
         return out
 
     def contributions(self, batch: pd.DataFrame, statistic: str = "spe") -> pd.DataFrame:
-        """Return per-variable contributions to ``"t2"`` or ``"spe"`` per bin (rows sum to it)."""
-        if statistic not in ("t2", "spe"):
-            raise ValueError(f"statistic must be 't2' or 'spe', got {statistic!r}")
-        c = self.pca_.contributions(self.normalise(batch))[statistic]
-        m = len(self.variables)
+        """Return contributions per bin (rows sum to the statistic) per tag or feature.
+
+        ``"t2"`` and ``"spe"`` are split over the tags, ``"t2_checks"`` over the features."""
+        if statistic not in self.alarm_limits_:
+            raise ValueError(f"unknown statistic {statistic!r}; known: {list(self.alarm_limits_)}")
+        block = self._feature_columns()
+        Z = self.normalise(batch)
+        if statistic == "t2_checks" and self.checks_ is not None:
+            c, names = self.checks_.contributions(Z[:, block])["t2"], list(self.features)
+        else:
+            c, names = self.pca_.contributions(Z[:, ~block])[statistic], list(self.variables)
+        m = len(names)
         per_tag = c[:, :m] + (c[:, m:] if c.shape[1] > m else 0.0)  # level + change of a tag
-        return pd.DataFrame(per_tag, index=self.monitor(batch).index, columns=list(self.variables))
+        return pd.DataFrame(per_tag, index=self.monitor(batch).index, columns=names)
 
     def diagnose(self, batch: pd.DataFrame, time_utc: pd.Timestamp) -> pd.Series:
         """Return the contributions behind an alarm at ``time_utc``, largest first.
 
-        The statistic further beyond its alarm limit (T2 or SPE, ratio averaged over the
-        ``alarm_run`` bins ending at ``time_utc``) is the one explained; the Series is named
-        after it and holds each variable's mean contribution over those bins.
+        The statistic further beyond its alarm limit (T2, SPE or the checks' T2, ratio
+        averaged over the ``alarm_run`` bins ending at ``time_utc``) is the one explained; the
+        Series is named after it and holds each variable's mean contribution over those bins.
         """
         mon = self.monitor(batch)
         end = int(mon.index.get_indexer([pd.Timestamp(time_utc)], method="ffill")[0])
         rows = slice(max(end - self.alarm_run + 1, 0), end + 1)
         ratio = {
-            k: float(np.nanmean(mon[k].iloc[rows])) / self.alarm_limits_[k] for k in ("t2", "spe")
+            k: float(np.nanmean(mon[k].iloc[rows])) / lim for k, lim in self.alarm_limits_.items()
         }
         stat = max(ratio, key=lambda k: ratio[k])
         c = self.contributions(batch, stat).iloc[rows].mean()
@@ -231,8 +274,27 @@ class BatchEvolutionModel(BaseEstimator):
         """Save to a versioned JSON model file with training ``metadata``."""
         return save_model(self, path, _metadata(self, metadata))
 
+    def _statistics(self, batch: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Return scores, ``t2`` and ``spe`` of the tags' block, ``t2_checks`` of the features."""
+        Z = self.normalise(batch)
+        block = self._feature_columns()
+        s = self.pca_.score_samples(Z[:, ~block])
+        if self.checks_ is not None:
+            s["t2_checks"] = self.checks_.score_samples(Z[:, block])["t2"]
+        return s
+
+    def _feature_columns(self) -> np.ndarray:
+        """Return the mask of the features' columns (levels, then changes, as ``_align``)."""
+        m, f = len(self.variables), len(self.features)
+        copies = 2 if round(self.lag_h * 60.0 / self.period_min) > 0 else 1
+        return np.tile(np.arange(m + f) >= m, copies)
+
     def _align(self, batch: pd.DataFrame, n_bins: int | None, *, fill: bool) -> np.ndarray:
         X = align(batch, self.variables, self.period_min, n_bins, fill=fill)
+        if self.features:
+            params = self.feature_params_
+            F = derive(batch, self.features, self.period_min, len(X), fill=fill, params=params)
+            X = np.hstack([X, F])
         lag = round(self.lag_h * 60.0 / self.period_min)
         if lag <= 0:
             return X
@@ -276,7 +338,7 @@ class BatchLevelModel(BaseEstimator):
         """Fit on finished good batches and their final quality (one row per batch, or None)."""
         if len(batches) < self.n_components + 2:
             raise ValueError(f"need >= {self.n_components + 2} batches, got {len(batches)}")
-        self.n_bins_ = min(_n_bins(b, self.period_min) for b in batches)
+        self.n_bins_ = min(batch_bins(b, self.period_min) for b in batches)
         self.quality_names_ = [] if quality is None else [str(c) for c in quality.columns]
         self.columns_ = [f"{v}@{k}" for v in self.variables for k in range(self.n_bins_)]
         self.columns_ += self.quality_names_
@@ -329,31 +391,6 @@ def load(path: str | Path) -> Any:
     """Load a model saved by ``save``; ConfigError for a foreign or other-version file."""
     classes = {c.__name__: c for c in (BatchEvolutionModel, BatchLevelModel, PCAMonitor)}
     return load_model(path, classes)
-
-
-def first_run(flags: np.ndarray, run: int) -> int | None:
-    """Return the index completing the first run of ``run`` consecutive True flags, or None."""
-    f = np.asarray(flags, dtype=bool)
-    if run <= 1:
-        hits = np.flatnonzero(f)
-        return int(hits[0]) if hits.size else None
-    counts = np.convolve(f.astype(int), np.ones(run, dtype=int), mode="valid")
-    hits = np.flatnonzero(counts >= run)
-    return int(hits[0]) + run - 1 if hits.size else None
-
-
-def _run_peak(values: np.ndarray, run: int) -> float:
-    """Return the largest value that ``values`` exceed for ``run`` consecutive points."""
-    v = np.nan_to_num(np.asarray(values, dtype=float), nan=-np.inf)
-    if len(v) < run:
-        return 0.0
-    windows = np.lib.stride_tricks.sliding_window_view(v, run)
-    return float(max(windows.min(axis=1).max(), 0.0))
-
-
-def _n_bins(batch: pd.DataFrame, period_min: float) -> int:
-    span = (batch.index[-1] - batch.index[0]) / pd.Timedelta(minutes=1)
-    return int(span // period_min) + 1
 
 
 def _metadata(model: BaseEstimator, extra: dict[str, Any] | None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""MSPC plumbing: align a batch's online data on a maturity grid, save/load models, read batches.
+"""MSPC plumbing: maturity grid, run rules, model files and batches read from the historian.
 
 Models are saved as one JSON file (no pickle: a model file is data, never code) that carries a
 format name and version, the biopilot version, the hyper-parameters, the learned attributes
@@ -21,12 +21,17 @@ from biopilot.config import ConfigError
 from biopilot.store import Historian
 
 __all__ = [
+    "CONTROLLER_TAGS",
     "FORMAT",
     "FORMAT_VERSION",
     "ONLINE_TAGS",
+    "PLANT_TAGS",
     "align",
+    "batch_bins",
+    "first_run",
     "load_model",
     "read_batches",
+    "run_peak",
     "save_model",
 ]
 
@@ -44,6 +49,15 @@ ONLINE_TAGS: tuple[str, ...] = (
     "volume_l",
     "o2_fraction_pct",
 )
+#: The controller outputs a bioreactor controller logs (mass-flow controllers, base pump).
+CONTROLLER_TAGS: tuple[str, ...] = (
+    "air_flow_slpm",
+    "o2_flow_slpm",
+    "co2_flow_slpm",
+    "base_pump_ml_per_h",
+)
+#: Process tags and controller outputs: everything the twin logs online.
+PLANT_TAGS: tuple[str, ...] = ONLINE_TAGS + CONTROLLER_TAGS
 
 
 def align(
@@ -146,6 +160,32 @@ def read_batches(hist: Historian, batches: Sequence[int | str], tags: Sequence[s
         wide = hist.read_wide(info.id, [t for t in tags if t in present])
         out.append((info, wide.reindex(columns=list(tags))))
     return out
+
+
+def first_run(flags: np.ndarray, run: int) -> int | None:
+    """Return the index completing the first run of ``run`` consecutive True flags, or None."""
+    f = np.asarray(flags, dtype=bool)
+    if run <= 1:
+        hits = np.flatnonzero(f)
+        return int(hits[0]) if hits.size else None
+    counts = np.convolve(f.astype(int), np.ones(run, dtype=int), mode="valid")
+    hits = np.flatnonzero(counts >= run)
+    return int(hits[0]) + run - 1 if hits.size else None
+
+
+def run_peak(values: np.ndarray, run: int) -> float:
+    """Return the largest value that ``values`` exceed for ``run`` consecutive points."""
+    v = np.nan_to_num(np.asarray(values, dtype=float), nan=-np.inf)
+    if len(v) < run:
+        return 0.0
+    windows = np.lib.stride_tricks.sliding_window_view(v, run)
+    return float(max(windows.min(axis=1).max(), 0.0))
+
+
+def batch_bins(batch: pd.DataFrame, period_min: float) -> int:
+    """Return the number of ``period_min`` bins from a batch's first to its last row."""
+    span = (batch.index[-1] - batch.index[0]) / pd.Timedelta(minutes=1)
+    return int(span // period_min) + 1
 
 
 # -- helpers -------------------------------------------------------------------------------

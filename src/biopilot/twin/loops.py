@@ -5,6 +5,10 @@ small process model: DO by oxygen transfer (kLa cascade: gas flow, then O2 enric
 the culture's OUR, pH by a buffer capacity against the lactic-acid load, temperature by a
 jacket with a first-order lag. The controllers read the probes (true value plus any probe
 drift); sensor noise is added afterwards by :mod:`biopilot.twin.sensors`.
+
+The controller outputs are logged as a real controller (Sartorius BIOSTAT / Biobrain, Getinge
+Applikon) logs them: the flows of the air, O2 and CO2 mass-flow controllers and the base pump
+rate (:func:`controller_outputs`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LoopInputs", "LoopState", "LoopTuning", "run_loops"]
+__all__ = ["LoopInputs", "LoopState", "LoopTuning", "controller_outputs", "run_loops"]
 
 # Air-saturated dissolved O2 at 37 degC in culture medium, mmol/L (~0.19-0.21; Ozturk 1996).
 _O2_SAT_MMOL_PER_L = 0.20
@@ -38,6 +42,11 @@ class LoopTuning:
     t_kp: float = 4.0  # degC of jacket offset per degC error
     t_ti_min: float = 30.0
     jacket_range_c: tuple[float, float] = (4.0, 45.0)
+    # Sparge flows of a 2000 L SUB, 0.001-0.05 vvm (SUB sparging 0.01-0.1 vvm, Xing et al.
+    # 2009); kLa is taken linear in the flow over that range (kLa ~ vs^0.5-0.7 in reality).
+    gas_flow_min_slpm: float = 2.0  # at cascade output 0 (kla_min_per_h)
+    gas_flow_max_slpm: float = 100.0  # at cascade output 1 (kla_max_per_h), then O2 replaces air
+    co2_max_slpm: float = 10.0  # CO2 sparge at full acidifying output (co2_max_mmol_per_l_h)
 
 
 @dataclass
@@ -79,7 +88,9 @@ def run_loops(
     dict of ndarray
         True ``do_pct``, ``ph`` and ``temperature_c``, the probe readings ``do_read_pct`` and
         ``ph_read``, the gassing output ``o2_fraction`` (0.21-1), ``kla_per_h``, the cumulative
-        ``base_added_ml`` and the ``jacket_c`` temperature, one value per minute (after it).
+        ``base_added_ml``, the ``jacket_c`` temperature and the controller outputs ``do_out``
+        (0-2: gas flow, then O2 enrichment) and ``ph_out`` (-1 full CO2 to 1 full base), one
+        value per minute (after it).
     """
     g = tuning
     n = len(inputs.our_mmol_per_l_h)
@@ -92,6 +103,8 @@ def run_loops(
         "kla_per_h",
         "base_added_ml",
         "jacket_c",
+        "do_out",
+        "ph_out",
     )
     rec: list[tuple[float, ...]] = []
     cols = [
@@ -153,9 +166,44 @@ def run_loops(
         jacket = jlo if jacket < jlo else (jhi if jacket > jhi else jacket)
         e_t_prev = e
         temp += (jacket - temp) * lag
-        rec.append((do, ph, temp, y_o2, kla, base_ml, jacket))
+        rec.append((do, ph, temp, y_o2, kla, base_ml, jacket, c_do, c_ph))
     state.do_pct, state.ph, state.temperature_c = do, ph, temp
     state.do_out, state.ph_out, state.jacket_c, state.base_added_ml = c_do, c_ph, jacket, base_ml
     state.errors = (e_do_prev, e_ph_prev, e_t_prev)
     table = np.array(rec).reshape(n, len(keys))
     return {k: table[:, j] for j, k in enumerate(keys)}
+
+
+def controller_outputs(
+    do_out: np.ndarray, ph_out: np.ndarray, tuning: LoopTuning
+) -> dict[str, np.ndarray]:
+    """Return the flows the controller outputs command, as its data log records them.
+
+    Parameters
+    ----------
+    do_out, ph_out : ndarray
+        DO cascade output (0-1 total sparge flow from minimum to maximum, 1-2 O2 replaces
+        air at maximum flow) and pH output (-1 full CO2 to 1 full base), per minute.
+    tuning : LoopTuning
+        Flow ranges of the mass-flow controllers and the base pump.
+
+    Returns
+    -------
+    dict of ndarray
+        ``air_flow_slpm``, ``o2_flow_slpm`` and ``co2_flow_slpm`` (standard L/min) and
+        ``base_pump_ml_per_h``: the mixture of air and O2 has the O2 fraction of
+        :func:`run_loops` (``y = 0.2095 + o2_flow / total * (1 - 0.2095)``).
+    """
+    g = tuning
+    c_do = np.asarray(do_out, dtype=float)
+    c_ph = np.asarray(ph_out, dtype=float)
+    total = g.gas_flow_min_slpm + np.minimum(c_do, 1.0) * (
+        g.gas_flow_max_slpm - g.gas_flow_min_slpm
+    )
+    o2 = g.gas_flow_max_slpm * np.clip(c_do - 1.0, 0.0, 1.0)
+    return {
+        "air_flow_slpm": total - o2,
+        "o2_flow_slpm": o2,
+        "co2_flow_slpm": g.co2_max_slpm * np.maximum(-c_ph, 0.0),
+        "base_pump_ml_per_h": 1000.0 * g.base_max_l_per_h * np.maximum(c_ph, 0.0),
+    }

@@ -9,7 +9,13 @@ import numpy as np
 
 from biopilot.models.kinetics import NUMPY_OPS, STATE_NAMES, KineticParameters, rates
 from biopilot.twin import faults as fx
-from biopilot.twin.loops import LoopInputs, LoopState, LoopTuning, run_loops
+from biopilot.twin.loops import (
+    LoopInputs,
+    LoopState,
+    LoopTuning,
+    controller_outputs,
+    run_loops,
+)
 from biopilot.twin.recipe import Recipe
 
 __all__ = [
@@ -69,8 +75,9 @@ def plant_signals(
     Returns
     -------
     dict of ndarray
-        Noise-free readings under the online tags (probe readings include probe drift) and,
-        under ``true_*`` keys, the true pH, DO and temperature.
+        Noise-free readings under the online tags (probe readings include probe drift; the
+        controller outputs: gas flows and base pump rate) and, under ``true_*`` keys, the
+        true pH, DO and temperature.
     """
     r = rates(states, inputs, p, NUMPY_OPS)
     xv_l = np.maximum(states[0], 0.0) * 1e3
@@ -83,6 +90,7 @@ def plant_signals(
     n = t_h.size
     do_drift = np.broadcast_to(fx.do_drift_pct(faults, t_h), (n,))
     ph_drift = np.broadcast_to(fx.ph_drift(faults, t_h), (n,))
+    tuning = tuning or LoopTuning()
     loops = run_loops(
         loop_state,
         LoopInputs(
@@ -96,7 +104,7 @@ def plant_signals(
             do_drift_pct=do_drift,
             ph_drift=ph_drift,
         ),
-        tuning or LoopTuning(),
+        tuning,
         recipe.ph_deadband,
     )
     swelling = 1.0 + _CELL_SWELLING_PER_DAY * t_h / 24.0
@@ -111,6 +119,7 @@ def plant_signals(
         # The load cell sees the base actually pumped, not the model's ideal base.
         "volume_l": states[7] - states[11] + loops["base_added_ml"] / 1e3,
         "o2_fraction_pct": 100.0 * loops["o2_fraction"],
+        **controller_outputs(loops["do_out"], loops["ph_out"], tuning),
         "true_ph": loops["ph"],
         "true_do_pct": loops["do_pct"],
         "true_temperature_c": loops["temperature_c"],

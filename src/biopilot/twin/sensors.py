@@ -31,7 +31,10 @@ QUALITY_LABELS: tuple[str, str, str] = ("good", "uncertain", "bad")
 
 @dataclass(frozen=True)
 class SensorSpec:
-    """An online sensor: noise (absolute sd plus relative CV), resolution, period, dropouts."""
+    """An online sensor: noise (absolute sd plus relative CV), resolution, period, dropouts.
+
+    ``floor`` clips readings below it (a flow meter reports no negative flow; None: no clip).
+    """
 
     tag: str
     noise_sd: float
@@ -39,6 +42,7 @@ class SensorSpec:
     resolution: float = 0.0  # a power of ten (0 = none)
     period_min: int = 1
     dropouts_per_day: float = 0.0
+    floor: float | None = None
 
 
 #: Online sensors, sampled once a minute (off-gas held between analyser cycles).
@@ -74,6 +78,15 @@ ONLINE_SENSORS: tuple[SensorSpec, ...] = (
     SensorSpec("volume_l", 0.5, resolution=0.1),
     # O2 fraction of the sparge gas (mass-flow controller setpoint), exact.
     SensorSpec("o2_fraction_pct", 0.0, resolution=0.1),
+    # Controller outputs, appended last so the tags above draw the same noise as before.
+    # Thermal mass-flow controllers: repeatability 0.2 % of rate, accuracy ~0.5 % of rate +
+    # 0.1 % of full scale (Brooks SLA5800, Bronkhorst EL-FLOW data sheets) -> sd 0.5 % of
+    # the reading + 0.05 SLPM (0.1 % of a 50 SLPM scale); no dropouts (the controller's own).
+    SensorSpec("air_flow_slpm", 0.05, noise_cv=0.005, resolution=0.01, floor=0.0),
+    SensorSpec("o2_flow_slpm", 0.05, noise_cv=0.005, resolution=0.01, floor=0.0),
+    SensorSpec("co2_flow_slpm", 0.01, noise_cv=0.005, resolution=0.01, floor=0.0),
+    # Base pump rate, the controller output scaled by the calibrated pump (speed, no meter).
+    SensorSpec("base_pump_ml_per_h", 0.0, resolution=1.0),
 )
 
 
@@ -164,6 +177,8 @@ def online_readings(
         v = true[idx] + noise * (s.noise_sd + s.noise_cv * np.abs(true[idx]))
         if s.resolution:
             v = np.round(v, max(0, -math.floor(math.log10(s.resolution) + 1e-9)))
+        if s.floor is not None:
+            v = np.maximum(v, s.floor)
         q = np.zeros(n, dtype=np.int8)
         n_drop = rng.poisson(s.dropouts_per_day * n / 1440.0) if s.dropouts_per_day else 0
         for start, length in zip(
