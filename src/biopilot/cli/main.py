@@ -16,6 +16,7 @@ from biopilot.cli import (
     qc,
     run,
     separate,
+    serve,
     simulate,
     twin,
 )
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 run.register(app)
 simulate.register(app)
+serve.register(app)
 batch.register(app)
 app.add_typer(qc.app, name="qc")
 app.add_typer(plan.app, name="plan")
