@@ -56,11 +56,14 @@ def print_table(title: str, rows: list[dict[str, Any]], columns: list[str] | Non
     """Print a list of dicts as a rich table."""
     cols = columns or (list(rows[0].keys()) if rows else [])
     table = Table(title=title)
-    for c in cols:
-        table.add_column(c)
+    for i, c in enumerate(cols):
+        table.add_column(c, no_wrap=i == 0 or c in _KEY_COLUMNS)  # identifiers are never cut
     for r in rows:
         table.add_row(*(_fmt(r.get(c)) for c in cols))
     console.print(table)
+
+
+_KEY_COLUMNS = frozenset({"id", "batch", "code", "unit"})
 
 
 def _fmt(v: Any) -> str:
