@@ -34,12 +34,10 @@ from biopilot.control.setpoints import (
     Setpoints,
     clamp_setpoints,
 )
-from biopilot.models.kinetics import STATE_NAMES, FeedComposition, KineticParameters
+from biopilot.models.kinetics import STATE_NAMES, KineticParameters
 from biopilot.twin import PlantInputs, Recipe, default_recipe
 
 __all__ = ["Controller", "make_problem", "state_vector"]
-
-_GLUCOSE_G_PER_MMOL = 0.180156
 
 
 def make_problem(
@@ -52,6 +50,7 @@ def make_problem(
     bolus_medium: str = "feed_a",
     feed_medium: str = "feed_b",
     feed_cost_kg_per_l: float = 0.0,
+    limits: SetpointLimits | None = None,
 ) -> ShrinkingHorizonProblem:
     """Build the NLP for ``recipe`` (reusable by many controllers with the same settings).
 
@@ -68,19 +67,19 @@ def make_problem(
     n = recipe.harvest_h / interval_h
     if abs(n - round(n)) > 1e-9:
         raise ValueError(f"interval_h ({interval_h}) must divide the batch ({recipe.harvest_h} h)")
-    stock = recipe.glucose_feed.stock_g_per_l
     media = MoveMedia(
         bolus=recipe.media[bolus_medium].composition(),
-        glucose=FeedComposition(stock, 0.0, stock / _GLUCOSE_G_PER_MMOL),
+        glucose=recipe.glucose_feed.composition(),
         continuous=recipe.media[feed_medium].composition(),
     )
     bands = Bands(volume_max_l=recipe.working_volume_l) if bands is None else bands
+    lim = SetpointLimits() if limits is None else limits  # the NLP's pump limits = the clamp's
     model = IntervalModel(media, parameters, interval_h=interval_h)
     return ShrinkingHorizonProblem(
         model,
         round(n),
         bands=bands,
-        bounds=MoveBounds(),
+        bounds=MoveBounds(lim.feed_bolus_max_l, lim.glucose_bolus_max_l, lim.feed_max_l_per_h),
         feed_cost_kg_per_l=feed_cost_kg_per_l,
         time_budget_s=time_budget_s,
     )
@@ -151,8 +150,8 @@ class Controller:
     ) -> None:
         self.recipe = default_recipe() if recipe is None else recipe
         self.mode = ControlMode(mode)
-        self.problem = problem or make_problem(self.recipe, parameters)
         self.limits = SetpointLimits() if limits is None else limits
+        self.problem = problem or make_problem(self.recipe, parameters, limits=self.limits)
         self.media_names = (bolus_medium, feed_medium)
         self.interval_h = self.problem.model.interval_h
         self.shift_candidates_h = tuple(sorted(24.0 * d for d in shift_candidates_day))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from biopilot.models.kinetics import GLUCOSE_G_PER_MMOL, INPUT_NAMES, FeedComposition
+from biopilot.models.kinetics import INPUT_NAMES, FeedComposition
 from biopilot.twin.batch import BatchResult
 from biopilot.twin.process import bolus_plan, segment_inputs
 from biopilot.twin.recipe import Recipe
@@ -154,4 +154,4 @@ def glucose_stock(recipe: Recipe) -> FeedComposition:
     g = recipe.glucose_feed
     if g is None:
         raise ValueError("recipe has no glucose_feed: a glucose top-up cannot be interpreted")
-    return FeedComposition(g.stock_g_per_l, 0.0, g.stock_g_per_l / GLUCOSE_G_PER_MMOL)
+    return g.composition()

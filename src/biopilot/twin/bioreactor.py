@@ -258,8 +258,7 @@ class Bioreactor:
             )
         g = self.recipe.glucose_feed
         if inputs.glucose_bolus_l > 0 and g is not None:
-            stock = FeedComposition(g.stock_g_per_l, 0.0, g.stock_g_per_l / 0.180156)
-            x = np.asarray(add_bolus(x, inputs.glucose_bolus_l * pump, stock))
+            x = np.asarray(add_bolus(x, inputs.glucose_bolus_l * pump, g.composition()))
         comp = media[inputs.feed_medium].composition() if inputs.feed_medium else FeedComposition()
         t_sp = inputs.temperature_setpoint_c
         t_sp = temperature_setpoint_c(self.recipe, t0) if t_sp is None else t_sp

@@ -13,7 +13,6 @@ from biopilot.models.kinetics import (
     FLOAT_OPS,
     INPUT_NAMES,
     STATE_NAMES,
-    FeedComposition,
     KineticParameters,
     add_bolus,
     derivatives,
@@ -232,7 +231,7 @@ def deliver(
         if measured >= g.trigger_below_g_per_l:
             return x
         planned = (g.target_g_per_l - measured) * x[7] / (g.stock_g_per_l - g.target_g_per_l)
-        comp = FeedComposition(g.stock_g_per_l, 0.0, g.stock_g_per_l / 0.180156 * 1.0)
+        comp = g.composition()
     else:
         comp = recipe.media[medium].composition()
     # A pump failure cuts the delivery; the vessel is never filled above its working volume.

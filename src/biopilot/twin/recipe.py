@@ -9,7 +9,7 @@ from typing import Self
 from pydantic import Field, model_validator
 
 from biopilot.config import StrictModel, load_yaml, parse_model
-from biopilot.models.kinetics import FeedComposition
+from biopilot.models.kinetics import GLUCOSE_G_PER_MMOL, FeedComposition
 
 __all__ = [
     "BolusFeed",
@@ -67,6 +67,10 @@ class GlucoseFeed(StrictModel):
     target_g_per_l: float = Field(4.0, gt=0, le=15)
     trigger_below_g_per_l: float = Field(3.5, ge=0, le=15)
     start_day: float = Field(3.0, ge=0, le=60)
+
+    def composition(self) -> FeedComposition:
+        """Return the stock as a :class:`FeedComposition` (osmolality from its molarity)."""
+        return FeedComposition(self.stock_g_per_l, 0.0, self.stock_g_per_l / GLUCOSE_G_PER_MMOL)
 
 
 class Recipe(StrictModel):
