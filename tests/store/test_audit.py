@@ -119,10 +119,10 @@ def test_audit_tables_are_created_on_a_store_opened_before_and_after(tmp_path: P
 
 
 def test_two_writers_on_one_file_keep_one_unbroken_chain(tmp_path: Path) -> None:
-    trails = [AuditTrail(Historian(tmp_path / "line.db")) for _ in range(2)]
+    trails = [AuditTrail(Historian(tmp_path / "line.db")) for _ in range(4)]
 
     def write(t: AuditTrail, who: str) -> None:
-        for i in range(15):
+        for i in range(40):
             t.record(who, "alarm_ack", "alarm", i, reason="seen")
 
     threads = [threading.Thread(target=write, args=(t, f"op{i}")) for i, t in enumerate(trails)]
@@ -131,7 +131,7 @@ def test_two_writers_on_one_file_keep_one_unbroken_chain(tmp_path: Path) -> None
     for th in threads:
         th.join()
     report = trails[0].verify()
-    assert report.ok and report.n_entries == 30
+    assert report.ok and report.n_entries == 160
 
 
 @pytest.mark.parametrize(

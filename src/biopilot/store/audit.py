@@ -306,6 +306,11 @@ class AuditTrail:
     def _append(self, conn: Connection, fields: dict[str, str]) -> AuditEntry:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+        elif conn.dialect.name == "sqlite":
+            # Take the write lock before reading the head: a deferred transaction would read
+            # first and let two writers pick the same seq. An UPDATE of no row makes the driver
+            # BEGIN and SQLite take the RESERVED lock, waiting out other writers (busy_timeout).
+            conn.exec_driver_sql("UPDATE audit_entry SET seq = seq WHERE 0")
         seq, prev = _head(conn)
         row: dict[str, Any] = fields | {"seq": seq + 1, "prev_hash": prev}
         row["t_us"] = to_us(self.clock(), "server clock")  # never a client's time
