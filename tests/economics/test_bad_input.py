@@ -133,3 +133,10 @@ def test_missing_file_and_malformed_yaml_are_reported(tmp_path: Path) -> None:
     bad.write_text("name: [unclosed\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="malformed YAML"):
         load_process(bad)
+
+
+def test_published_inputs_must_be_line_items_or_total_only(tmp_path: Path) -> None:
+    published = {"value": 1, "metric": "per_batch", "currency": "USD", "cite": "x",
+                 "source": "x", "inputs": "some"}  # fmt: skip
+    _refused(tmp_path, small_process(published=published), "published.inputs",
+             "'line_items'", "'total_only'")  # fmt: skip

@@ -15,7 +15,7 @@ from .uncertainty import (
     sobol_indices,
     tornado,
 )
-from .validation import PublishedCheck, check_published
+from .validation import PublishedCheck, check_published, sourced_share
 
 __all__ = [
     "COMPONENTS",
@@ -39,6 +39,7 @@ __all__ = [
     "primary_metric",
     "read_yields",
     "sobol_indices",
+    "sourced_share",
     "summarise",
     "tornado",
     "tornado_figure",

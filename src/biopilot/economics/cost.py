@@ -25,7 +25,15 @@ from numpy.typing import ArrayLike, NDArray
 if TYPE_CHECKING:
     from .model import ProcessCostModel
 
-__all__ = ["COMPONENTS", "CostEstimate", "estimate", "evaluate", "parameters"]
+__all__ = [
+    "COMPONENTS",
+    "CostEstimate",
+    "ItemCost",
+    "estimate",
+    "evaluate",
+    "item_costs",
+    "parameters",
+]
 
 #: Components of the cost of one good batch; they add up to ``per_batch``.
 COMPONENTS = ("materials", "labour", "qc", "facility", "failures")
@@ -86,7 +94,7 @@ def parameters(model: ProcessCostModel) -> dict[str, float]:
     for q in model.qc:
         p[f"qc.{q.name}.tests_per_batch"] = q.tests_per_batch
         p[f"qc.{q.name}.cost_per_test"] = q.cost_per_test
-    for key, value in model.facility.model_dump().items():
+    for key, value in model.facility.model_dump(exclude={"source"}).items():
         p[f"facility.{key}"] = float(value)
     for key, value in model.yields.model_dump().items():
         if value is not None:
@@ -202,6 +210,38 @@ def estimate(model: ProcessCostModel) -> CostEstimate:
     )
 
 
+@dataclass(frozen=True)
+class ItemCost:
+    """Nominal cost of one cost item of one batch, in model money, with its ``source`` tag.
+
+    ``kind`` is ``material``, ``labour`` or ``qc``; ``step`` is None for QC tests.
+    """
+
+    kind: str
+    step: str | None
+    name: str
+    cost: float
+    source: str
+
+
+def item_costs(model: ProcessCostModel) -> list[ItemCost]:
+    """Every material, labour use and QC test of one batch at nominal inputs (no facility)."""
+    rates = model.labour_rates_per_hour
+    y = model.yields
+    scale = {"batch": 1.0, "per_l_harvest": y.harvest_volume_l, "per_kg_biomass": y.biomass_kg}
+    out = []
+    for step in model.steps:
+        for m in step.materials:
+            cost = m.quantity * m.unit_price / m.reuse_cycles * (scale[m.basis] or 0.0)
+            out.append(ItemCost("material", step.name, m.name, cost, m.source))
+        for u in step.labour:
+            cost = (u.cost or 0.0) if u.hours is None else u.hours * rates[u.role]
+            out.append(ItemCost("labour", step.name, u.role, cost, u.source))
+    for q in model.qc:
+        out.append(ItemCost("qc", None, q.name, q.tests_per_batch * q.cost_per_test, q.source))
+    return out
+
+
 def _facility_per_batch(g: _Getter) -> Array:
     """Annual facility cost x occupancy share / batches started per year."""
 
@@ -231,19 +271,10 @@ def _doses(model: ProcessCostModel, g: _Getter, product_g: Array | None) -> Arra
 
 def _by_step(model: ProcessCostModel) -> dict[str, float]:
     """Nominal materials + labour of one batch by step, in report money (no failures)."""
-    rates = model.labour_rates_per_hour
-    y = model.yields
-    scale = {"batch": 1.0, "per_l_harvest": y.harvest_volume_l, "per_kg_biomass": y.biomass_kg}
-    out = {}
-    for step in model.steps:
-        mat = sum(
-            m.quantity * m.unit_price / m.reuse_cycles * (scale[m.basis] or 0.0)
-            for m in step.materials
-        )
-        lab = sum(
-            (u.cost or 0.0) if u.hours is None else u.hours * rates[u.role] for u in step.labour
-        )
-        out[step.name] = (mat + lab) * model.money.factor
+    out = {step.name: 0.0 for step in model.steps}
+    for item in item_costs(model):
+        if item.step is not None:
+            out[item.step] += item.cost * model.money.factor
     return out
 
 

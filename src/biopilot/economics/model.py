@@ -89,6 +89,7 @@ class LabourUse(StrictModel):
     role: str = Field(min_length=1, pattern=NAME)
     hours: float | None = Field(None, ge=0)
     cost: float | None = Field(None, ge=0)
+    source: str = ""
 
     @model_validator(mode="after")
     def _one_of(self) -> LabourUse:
@@ -136,6 +137,7 @@ class Facility(StrictModel):
     changeover_cost_per_hour: float = Field(0.0, ge=0)
     occupancy_fraction: float = Field(1.0, gt=0, le=1, description="share allocated to product")
     batches_per_year: float = Field(gt=0, description="batches started per year")
+    source: str = Field("", description="where the facility figures come from, as one block")
 
 
 class Yields(StrictModel):
@@ -175,12 +177,24 @@ class Yields(StrictModel):
         return self.titer_g_per_l is not None or self.expression_g_per_kg is not None
 
 
+#: Where a published case's inputs come from: the source's own line items (a genuine test of
+#: the model) or only its total, with a breakdown of our own (a plausibility check).
+Inputs = Literal["line_items", "total_only"]
+
+
 class Published(StrictModel):
-    """A published figure this model reproduces, with its source."""
+    """A published figure this model reproduces, with its source.
+
+    Provenance of the inputs: a cost item (material, labour, QC test, the facility block) whose
+    ``source`` starts with ``assumed`` is ours; one with another ``source`` comes from the
+    literature; one without a ``source`` takes the case's ``inputs``: from the source for
+    ``line_items``, assumed for ``total_only``.
+    """
 
     value: float = Field(gt=0)
     metric: Metric
     currency: Currency
+    inputs: Inputs = "total_only"
     cite: str = Field(min_length=1, max_length=60, description="short citation, e.g. 'Ran 2020'")
     source: str = Field(min_length=1)
     note: str = ""
