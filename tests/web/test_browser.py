@@ -22,10 +22,18 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 
 @pytest.fixture
-def server(make_app: Callable[..., FastAPI]) -> Iterator[str]:
-    """Serve the app with uvicorn on 127.0.0.1 (ephemeral port) in a thread; yield its URL."""
+def server(make_app: Callable[..., FastAPI], request: pytest.FixtureRequest) -> Iterator[str]:
+    """Serve the app with uvicorn on 127.0.0.1 (ephemeral port) in a thread; yield its URL.
+
+    Indirect parameter ``{"panels": True}``: store estimates and a controller decision and
+    deploy an MSPC model first.
+    """
     uvicorn = pytest.importorskip("uvicorn")
-    app = make_app(live_interval_s=0.2, live_max_s=60.0)
+    options: dict[str, Any] = {}
+    if getattr(request, "param", {}).get("panels"):
+        request.getfixturevalue("seeded")
+        options["mspc_model"] = request.getfixturevalue("mspc_model_file")
+    app = make_app(live_interval_s=0.2, live_max_s=60.0, **options)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                             timeout_graceful_shutdown=1, lifespan="off")
     srv = uvicorn.Server(config)
@@ -127,3 +135,30 @@ def test_qa_signs_the_release_and_sees_it_invalidated_after_an_edit(
     page.click("#logout")
     page.wait_for_selector("#login-view:not(.hidden)")
     assert page.is_hidden("#cockpit")
+
+
+@pytest.mark.parametrize("server", [{"panels": True}], indirect=True)
+def test_unit_panels_show_estimates_mspc_controller_and_qc(
+    page: Any, demo: dict[str, Any], tmp_path: Path
+) -> None:
+    log_in(page, demo["process_engineer"])
+    page.wait_for_selector("#estimates .main-svg")
+    names = page.evaluate("document.getElementById('estimates').data.map(t => t.name)")
+    assert names == ["low", "interval", "estimate", "measured"]
+    page.wait_for_selector("#mspc .main-svg")
+    page.wait_for_selector("#mspc-contrib .main-svg")
+    assert "training batches" in page.text_content("#mspc-note")
+    mspc = page.evaluate("document.getElementById('mspc').data.map(t => t.name || 'limit')")
+    assert mspc.count("limit") == 4 and {"T2", "SPE"} <= set(mspc)
+    page.wait_for_selector("#controller-mode:text-is('advisory')")
+    assert "feed_bolus_l" in page.text_content("#controller-rec")
+    page.wait_for_selector("#qc tr[data-record='2'] img.overlay")
+    page.wait_for_selector("#qc-note:has-text('Disposition: pass')")
+    width = 0
+    for _ in range(100):  # the CSP forbids wait_for_function's eval: poll the image instead
+        width = page.evaluate("document.querySelector('#qc img.overlay').naturalWidth")
+        if width:
+            break
+        page.wait_for_timeout(100)
+    assert width == 64  # the stored overlay PNG, fetched with the session cookie
+    page.screenshot(path=str(tmp_path / "6-unit-panels.png"), full_page=True)

@@ -117,7 +117,7 @@ def alarms(
 
 @router.get("/audit", summary="The audit trail, newest last")
 def audit(
-    start_seq: int = Query(1, ge=1),
+    start_seq: int = Query(1, ge=1, le=2**63 - 1),  # a BIGINT column: larger is refused
     limit: int = Query(200, ge=1, le=5000),
     ctx: WebContext = Depends(get_ctx),
     _: User = READ,

@@ -1,5 +1,11 @@
 """The web app: ``create_app(db_url)`` builds the FastAPI API and the cockpit page over a historian.
 
+Routers: sessions (:mod:`~biopilot.web.auth`), reads (:mod:`~biopilot.web.api_read`), alarm
+acknowledgement, records and e-signatures (:mod:`~biopilot.web.api_write`), specifications
+and QC dispositions (:mod:`~biopilot.web.api_quality`), user accounts
+(:mod:`~biopilot.web.api_users`), the unit panels (:mod:`~biopilot.web.api_panels`) and the
+live stream (:mod:`~biopilot.web.live`).
+
 Errors are answered with ``{"detail": reason}``: 401 for no, an unknown or an expired
 session, 403 for a refused role, 404 for an unknown batch/tag/unit, 409 for a conflict
 (nothing to acknowledge, signature refused), 413 for an oversized body, 422 for a bad body
@@ -28,15 +34,17 @@ from biopilot.store.audit import AuditTrail
 from biopilot.store.permissions import AuthenticationError, PermissionDenied
 from biopilot.store.signatures import SignatureRefused
 from biopilot.store.users import UserStore
-from biopilot.web import api_read, api_write, auth, live
+from biopilot.web import api_panels, api_quality, api_read, api_users, api_write, auth, live
 from biopilot.web.auth import route_action
 from biopilot.web.context import WebContext
+from biopilot.web.panels import DeployedModels
 
 __all__ = ["MAX_BODY_BYTES", "api_routes", "create_app"]
 
 MAX_BODY_BYTES = 64 * 1024
 _LOG = logging.getLogger(__name__)
-_STATIC = {"cockpit.js": "text/javascript", "cockpit.css": "text/css"}
+_STATIC = {"cockpit.js": "text/javascript", "panels.js": "text/javascript",
+           "cockpit.css": "text/css"}
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
 
@@ -50,19 +58,24 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     live_interval_s: float = 1.0,
     live_max_s: float = 300.0,
+    mspc_model: str | Path | None = None,
 ) -> FastAPI:
     """Return the app over the historian at ``db_url`` (a path or SQLAlchemy URL).
 
     ``clock`` is the server's UTC clock for sessions and audit entries (tests pass their
-    own); ``hasher`` the argon2 parameters; ``max_body_bytes`` the largest request body.
+    own); ``hasher`` the argon2 parameters; ``max_body_bytes`` the largest request body;
+    ``mspc_model`` the deployed MSPC model file (:mod:`biopilot.monitor.mspc`), if any.
     """
     historian = Historian(db_url)
     audit = AuditTrail(historian, clock=clock)
     users = UserStore(historian, audit, session_ttl=session_ttl, hasher=hasher)
     app = FastAPI(title="biopilot", version=_version(),
                   description="Pilot a biomanufacturing line: read it, acknowledge, release.")
-    app.state.ctx = WebContext(historian, users, audit, live_interval_s, live_max_s)
-    for router in (auth.router, api_read.router, api_write.router, live.router):
+    app.state.ctx = WebContext(historian, users, audit, live_interval_s, live_max_s,
+                               models=DeployedModels(mspc_model))
+    routers = (auth.router, api_read.router, api_write.router, api_quality.router,
+               api_users.router, api_panels.router, live.router)
+    for router in routers:
         app.include_router(router)
     _document_actions(app)
     _add_handlers(app)
@@ -72,7 +85,7 @@ def create_app(
 
 
 def api_routes(app: FastAPI) -> dict[str, APIRoute]:
-    """Return the app's API routes (``/api/...``) by path, included routers flattened."""
+    """Return the app's API operations (``/api/...``) as ``"METHOD /path"``, routers flattened."""
     out: dict[str, APIRoute] = {}
     stack: list[Any] = list(app.routes)
     while stack:
@@ -81,7 +94,7 @@ def api_routes(app: FastAPI) -> dict[str, APIRoute]:
         if inner is not None:
             stack.extend(inner.routes)
         elif isinstance(route, APIRoute) and route.path.startswith("/api/"):
-            out[route.path] = route
+            out |= {f"{method} {route.path}": route for method in route.methods or ()}
     return out
 
 
@@ -92,9 +105,11 @@ def _document_actions(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            for path, route in api_routes(app).items():
-                action = route_action(route)
-                for op in schema["paths"].get(path, {}).values():
+            for label, route in api_routes(app).items():
+                method, path = label.split(" ", 1)
+                op = schema["paths"].get(path, {}).get(method.lower())
+                if op is not None:
+                    action = route_action(route)
                     op["x-required-action"] = action.value if action else None
         return app.openapi_schema or build()
 

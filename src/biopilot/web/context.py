@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from biopilot.store import Historian
 from biopilot.store.audit import AuditTrail
 from biopilot.store.users import UserStore
+from biopilot.web.panels import DeployedModels
 
 __all__ = ["WebContext", "get_ctx"]
 
 
 @dataclass(frozen=True)
 class WebContext:
-    """The store objects and settings of one running app (kept in ``app.state.ctx``)."""
+    """The store objects, models and settings of one running app (in ``app.state.ctx``)."""
 
     historian: Historian
     users: UserStore
@@ -23,6 +24,7 @@ class WebContext:
     live_interval_s: float = 1.0
     live_max_s: float = 300.0
     trend_max_points: int = 2000
+    models: DeployedModels = field(default_factory=DeployedModels)
 
 
 def get_ctx(request: Request) -> WebContext:

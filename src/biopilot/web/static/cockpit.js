@@ -1,5 +1,6 @@
 // biopilot cockpit: log in, line overview, live unit trend (SSE), alarms with acknowledge,
 // batch record with e-signed release. Plain JS over the REST API; Plotly for the plots.
+// The unit's estimate, MSPC, controller and QC panels are in panels.js.
 "use strict";
 
 const state = { me: null, units: [], unit: null, batch: null, tag: null, source: null };
@@ -34,6 +35,24 @@ function fmt(v) {
 }
 
 function can(action) { return state.me && state.me.actions.includes(action); }
+
+function label(tag, units) { return `${tag}${units ? " [" + units + "]" : ""}`; }
+
+const PLOT_CONFIG = { displaylogo: false, responsive: true };
+
+// The plots' dark HMI look; `extra` adds to it (axes are merged, not replaced).
+function darkLayout(extra) {
+  const axis = { gridcolor: "#444a50", zerolinecolor: "#50565c" };
+  const base = {
+    paper_bgcolor: "#3a3f44", plot_bgcolor: "#24282b", font: { color: "#e4e6e8", size: 11 },
+    margin: { l: 60, r: 20, t: 10, b: 40 }, showlegend: false,
+    xaxis: { ...axis, title: { text: "time (UTC)" } }, yaxis: { ...axis },
+  };
+  const out = { ...base, ...extra };
+  Object.keys(extra || {}).filter((k) => /^[xy]axis\d*$/.test(k))
+    .forEach((k) => { out[k] = { ...axis, ...(base[k] || {}), ...extra[k] }; });
+  return out;
+}
 
 function showLogin(message) {
   stopLive();
@@ -86,6 +105,7 @@ async function selectUnit(u) {
   $("tag").value = state.tag;
   renderTiles(record.tags);
   await loadTrend();
+  loadPanels(state.batch);  // panels.js: estimates, MSPC, controller, QC (each on its own)
   await loadAlarms();
   await loadAudit();
   await renderRecord(record);  // last: hashing the record takes a while on long batches
@@ -101,15 +121,10 @@ function renderTiles(tags) {
 async function loadTrend() {
   const url = `/api/batches/${encodeURIComponent(state.batch)}/tags/${encodeURIComponent(state.tag)}`;
   const t = await api("GET", `${url}?max_points=1500`);
-  const layout = {
-    paper_bgcolor: "#3a3f44", plot_bgcolor: "#24282b", font: { color: "#e4e6e8", size: 11 },
-    margin: { l: 60, r: 20, t: 10, b: 40 }, showlegend: false,
-    xaxis: { gridcolor: "#444a50", title: { text: "time (UTC)" } },
-    yaxis: { gridcolor: "#444a50", title: { text: `${t.tag}${t.units ? " [" + t.units + "]" : ""}` } },
-  };
+  const layout = darkLayout({ yaxis: { title: { text: label(t.tag, t.units) } } });
   const trace = { x: t.time_utc, y: t.value, mode: "lines", line: { color: "#7fb2d9", width: 1.5 },
     name: t.tag };
-  await Plotly.react("trend", [trace], layout, { displaylogo: false, responsive: true });
+  await Plotly.react("trend", [trace], layout, PLOT_CONFIG);
   startLive(t.time_utc.length ? t.time_utc[t.time_utc.length - 1] : null);
 }
 
@@ -207,8 +222,10 @@ async function renderRecord(record) {
   $("record-head").textContent = `${record.product} on ${record.unit} · ${record.status} · ` +
     "hashing the batch record…";
   const shown = record.records.filter((r) => r.kind !== "signature");  // listed below
+  const brief = (body) => JSON.stringify(body, (k, v) =>
+    (k === "overlay_png_base64" ? "[overlay PNG]" : v));  // shown in the QC panel
   $("records").replaceChildren(...shown.map((r) => el("li", {},
-    `${r.time_utc.slice(0, 19)}Z ${r.kind} by ${r.author || "—"}: ${JSON.stringify(r.body)}`)));
+    `${r.time_utc.slice(0, 19)}Z ${r.kind} by ${r.author || "—"}: ${brief(r.body)}`)));
   const release = await api("GET", `/api/batches/${encodeURIComponent(record.code)}/release`);
   state.digest = release.record_digest;
   $("sign-form").querySelector("button").disabled = false;  // a digest to sign exists now
