@@ -31,8 +31,8 @@ def test_at_least_two_cases_are_rebuilt_from_their_sources_line_items() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 7 asks for 4 cases built from source line items; 2 so far (AAV, MSC): the "
-    "CAR-T, mAb and plant-mAb cases reproduce a published total only",
+    reason="issue 7 asks for 4 cases built from source line items; 3 so far (AAV, MSC, serum "
+    "eye drops): the CAR-T, mAb and plant-mAb cases reproduce a published total only",
 )
 def test_at_least_four_cases_are_rebuilt_from_their_sources_line_items() -> None:
     assert len(LINE_ITEM_CASES) >= 4
@@ -55,7 +55,8 @@ def test_a_line_item_case_rests_on_sourced_inputs(path: Path) -> None:
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_a_case_mostly_of_our_assumptions_does_not_claim_line_items(path: Path) -> None:
     check = check_published(load_process(path))
-    assert 0.0 <= check.sourced_share <= 1.0
+    # sourced / total can round a hair above 1 (float sums in another order)
+    assert check.sourced_share == pytest.approx(min(max(check.sourced_share, 0.0), 1.0), abs=1e-12)
     if check.sourced_share < 1 - MAX_ASSUMED:
         assert check.inputs == "total_only", check.cite
 

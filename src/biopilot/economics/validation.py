@@ -101,4 +101,4 @@ def sourced_share(model: ProcessCostModel) -> float:
     items.append((sourced(model.facility.source), totals["facility"]))
     items.append((default, totals["failures"]))
     total = totals["per_batch"]
-    return sum(c for s, c in items if s) / total if total > 0 else 0.0
+    return min(1.0, sum(c for s, c in items if s) / total) if total > 0 else 0.0  # fp sums
