@@ -115,7 +115,7 @@ def run_closed_loop(
     while plant.t_h < plant.recipe.harvest_h - 1e-9:
         d = controller.step(noisy_estimate(plant.state, rng), plant.t_h)
         decisions.append(d)
-        if d.inputs is not None:
+        if d.inputs is not None and (d.inputs.bolus_l > 0 or d.inputs.glucose_bolus_l > 0):
             bad += violations(_after_boluses(plant, d.inputs), plant.t_h, wv)
         for h in range(round(ih)):
             u = d.inputs
@@ -136,10 +136,7 @@ def _after_boluses(plant: Bioreactor, u: PlantInputs) -> np.ndarray:
         x = np.asarray(add_bolus(x, u.bolus_l, r.media[u.bolus_medium].composition()))
     g = r.glucose_feed
     if u.glucose_bolus_l > 0 and g is not None:
-        from biopilot.models.kinetics import FeedComposition
-
-        stock = FeedComposition(g.stock_g_per_l, 0.0, g.stock_g_per_l / 0.180156)
-        x = np.asarray(add_bolus(x, u.glucose_bolus_l, stock))
+        x = np.asarray(add_bolus(x, u.glucose_bolus_l, g.composition()))
     return x
 
 

@@ -41,7 +41,7 @@ def recipe() -> Recipe:
 
 @pytest.fixture(scope="module")
 def problem(recipe: Recipe) -> ShrinkingHorizonProblem:
-    """The NLP of the short batch (12-h moves), shared by the controllers of this module."""
+    """The NLP of the short batch (6-h moves), shared by the controllers of this module."""
     return make_problem(recipe)
 
 
@@ -122,10 +122,31 @@ def test_a_late_solver_falls_back_to_the_recipe_with_an_alarm(recipe) -> None:
     c = _controller(recipe, late)
     x = Bioreactor(recipe, seed=0).state
     c.step(x, 0.0)  # the first plan (cold, before inoculation) is not held to the budget
-    d = c.step(x, 12.0)
-    assert d.inputs is None and d.setpoints is None  # None: the plant follows the recipe
+    d = c.step(x, 48.0)
     assert d.alarm is not None and d.alarm.code == "MPC_FALLBACK"
     assert d.fallback_reason is not None and "late" in d.fallback_reason
+    assert d.setpoints is not None and d.inputs is not None  # the recipe, sent as setpoints
+    assert d.inputs.feed_l_per_h == pytest.approx(8.0 / 24.0)  # the recipe's continuous feed
+    assert d.setpoints.temperature_c == recipe.temperature_c
+
+
+def test_the_fallback_recipe_tops_glucose_up_inside_the_band(recipe) -> None:
+    from biopilot.control.fallback import recipe_setpoints
+    from biopilot.control.nlp import Bands
+    from biopilot.models.kinetics import add_bolus
+
+    bands = Bands()
+    x = Bioreactor(recipe, seed=0).state.copy()
+    x[2] = 1.5  # glucose low on day 3, when the recipe tops up to 8 g/L (above the band)
+    sp = recipe_setpoints(recipe, x, 72.0, 6.0, bands)
+    after = add_bolus(x, sp.feed_bolus_l, recipe.media["feed_a"].composition())
+    after = add_bolus(after, sp.glucose_bolus_l, recipe.glucose_feed.composition())
+    assert sp.feed_bolus_l == 33.0  # the day-3 bolus of the recipe
+    assert after[2] == pytest.approx(bands.glucose_max_g_per_l - bands.glucose_backoff_high_g_per_l)
+    x[7] = bands.volume_max_l - bands.volume_backoff_l - 5.0  # 5 L of room left
+    sp = recipe_setpoints(recipe, x, 72.0, 6.0, bands)
+    fed = sp.feed_bolus_l + sp.glucose_bolus_l + sp.feed_l_per_h * 6.0
+    assert fed <= 5.0 + 1e-9
 
 
 def test_feed_pump_failure_does_not_drive_setpoints_out_of_bounds(recipe, problem) -> None:

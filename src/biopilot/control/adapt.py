@@ -79,6 +79,8 @@ class ParameterAdapter:
         us = np.zeros((m, 3))
         temps = np.full(m, 37.0)
         weight = np.zeros(m)
+        first = self.history[0]  # unused rows repeat it with weight 0 (zeros would give NaN)
+        xs[:], xe[:], us[:] = first.x_start / STATE_SCALE, first.x_end / STATE_SCALE, first.moves
         for i, tr in enumerate(self.history):
             xs[i], xe[i] = tr.x_start / STATE_SCALE, tr.x_end / STATE_SCALE
             us[i], temps[i], weight[i] = tr.moves, tr.temperature_c, 1.0

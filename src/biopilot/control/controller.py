@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from biopilot.control.adapt import ParameterAdapter, Transition
+from biopilot.control.fallback import recipe_setpoints
 from biopilot.control.model import ADAPTED_PARAMETERS, IntervalModel, MoveMedia
 from biopilot.control.nlp import Bands, MoveBounds, ShrinkingHorizonProblem, Solution, WarmStart
 from biopilot.control.setpoints import (
@@ -44,9 +45,9 @@ def make_problem(
     recipe: Recipe | None = None,
     parameters: KineticParameters | None = None,
     *,
-    interval_h: float = 12.0,
+    interval_h: float = 6.0,
     bands: Bands | None = None,
-    time_budget_s: float = 3.0,
+    time_budget_s: float = 2.0,
     bolus_medium: str = "feed_a",
     feed_medium: str = "feed_b",
     feed_cost_kg_per_l: float = 0.0,
@@ -194,8 +195,7 @@ class Controller:
         sol, shift_h, elapsed = self._solve(x, k, theta)
         late = not cold and elapsed > self.problem.time_budget_s
         if sol is None or not sol.success or late:
-            self._recipe_runs(t_h)
-            return self._fallback(t_h, x, sol, elapsed, theta)
+            return self._fallback(t_h, k, x, sol, elapsed, theta)
         temp = self._temperatures(shift_h)[k]
         bolus, glucose, feed = (float(v) for v in sol.moves[0])
         proposed = Setpoints(bolus, glucose, feed, float(temp))
@@ -288,16 +288,36 @@ class Controller:
         return np.where(t >= shift_h - 1e-9, r.shift_temperature_c, r.temperature_c)
 
     def _fallback(
-        self, t_h: float, x: np.ndarray, sol: Solution | None, elapsed: float, theta: np.ndarray
+        self, t_h: float, k: int, x: np.ndarray, sol: Solution | None, elapsed: float,
+        theta: np.ndarray,
     ) -> ControlDecision:
-        """Return the recipe's action with an alarm saying why."""
+        """Return the recipe's action (glucose held in the band) with an alarm saying why.
+
+        In automatic mode the recipe's moves are computed from the estimate and sent like any
+        setpoints (clamped, rate-limited); in advisory mode nothing is sent: the plant's own
+        recipe runs, as it does until a recommendation is accepted.
+        """
         status = "no solve" if sol is None else sol.status
         if sol is not None and sol.success:
             reason = f"solver late: {elapsed:.3f} s > budget {self.problem.time_budget_s:g} s"
         else:
             reason = f"solver failed: {status}"
         alarm = Alarm(t_h, "MPC_FALLBACK", f"MPC fell back to the recipe ({reason})")
+        safe, inputs = None, None
+        notes: tuple[str, ...] = ()
+        if self.mode is ControlMode.AUTOMATIC:
+            bolus, feed = self.media_names
+            moves = recipe_setpoints(self.recipe, x, t_h, self.interval_h, self.problem.bands,
+                                     bolus_medium=bolus, feed_medium=feed)
+            if self._shift_h is not None:  # keep the temperature the plan already shifted
+                moves = replace(moves, temperature_c=float(self._temperatures(self._shift_h)[k]))
+            safe, notes = clamp_setpoints(moves, self._previous, self.limits)
+            inputs = safe.plant_inputs(bolus, feed)
+            self._apply(k, x, safe)
+        else:
+            self._recipe_runs(t_h)
         return ControlDecision(
-            t_h, self.mode, None, None, x[None, :], float("nan"), status, elapsed,
+            t_h, self.mode, safe, inputs, x[None, :], float("nan"), status, elapsed,
             fallback_reason=reason, alarm=alarm, shift_h=self._shift_h, theta=theta,
+            notes=notes,
         )  # fmt: skip

@@ -36,21 +36,28 @@ _U_SCALE = np.array([10.0, 5.0, 0.5])
 _N_SOFT = 7
 #: Statuses whose point is used as the plan.
 _ACCEPTED = ("Solve_Succeeded", "Solved_To_Acceptable_Level")
-#: A real-time iterate that ran out of iterations is used when this (nearly) feasible.
+#: A real-time iterate stopped by the iteration or time cap is used when this (nearly)
+#: feasible: the plan then improves over the following steps, each warm-started from the last
+#: (real-time iteration, Diehl et al. 2005, "Real-time optimization for large scale nonlinear
+#: processes", Springer LNCSE 47).
 _USABLE_INF_PR = 1e-3
+_CAPPED = ("Maximum_Iterations_Exceeded", "Maximum_CpuTime_Exceeded", "Maximum_WallTime_Exceeded")
 #: IPOPT options of a cold solve (before inoculation, offline): quasi-Newton, generous limits.
-_COLD = {"hessian_approximation": "limited-memory", "max_iter": 600, "max_cpu_time": 60.0}
+_COLD = {"hessian_approximation": "limited-memory", "max_iter": 600, "max_wall_time": 120.0}
 #: Limits of the exact-Hessian refinement of a cold solve (offline, not held to the budget).
-_REFINE = {"max_iter": 400, "max_cpu_time": 60.0}
+_REFINE = {"max_iter": 400, "max_wall_time": 120.0}
 #: IPOPT options of a primal-dual warm start (small initial barrier, little push inward).
 _WARM = {
-    "max_iter": 60,
+    "max_iter": 200,
     "warm_start_init_point": "yes",
     "mu_init": 1e-5,
     "warm_start_bound_push": 1e-6,
     "warm_start_mult_bound_push": 1e-6,
     "warm_start_slack_bound_push": 1e-6,
 }
+#: Lower bound of the scaled states: a little below zero, as fixed-step RK4 undershoots where a
+#: nutrient runs out (a bound at 0 would make those nodes locally infeasible).
+_STATE_MIN = -0.05
 #: Loose physical upper bounds on the states (keep IPOPT's iterates in a sane region).
 _STATE_MAX = np.array([1e8, 1e8, 30.0, 50.0, 20.0, 50.0, 30.0, 4e3, 1e3, 1e6, 1e6, 1e3])
 
@@ -135,8 +142,10 @@ class ShrinkingHorizonProblem:
     penalty_per_unit : float
         L1 penalty (kg per unit of scaled violation) of the soft constraints.
     time_budget_s : float
-        Wall/CPU time allowed for one solve, seconds (IPOPT ``max_cpu_time``); a solve that
-        takes longer is reported as failed ("late").
+        Wall time allowed for one control step, seconds. A warm solve stops at 40 % of it
+        (IPOPT ``max_wall_time``: a step solves at most two NLPs, each re-simulated first)
+        and its iterate is used if feasible, else the re-simulated previous plan; a solve
+        that still overruns the budget is reported as failed ("late").
     ipopt_options, warm_options : dict, optional
         Extra IPOPT options of every solve, and of the warm-started solves only.
     move_weight : float
@@ -153,7 +162,7 @@ class ShrinkingHorizonProblem:
         bounds: MoveBounds | None = None,
         feed_cost_kg_per_l: float = 0.0,
         penalty_per_unit: float = 50.0,
-        time_budget_s: float = 3.0,
+        time_budget_s: float = 2.0,
         ipopt_options: dict[str, Any] | None = None,
         warm_options: dict[str, Any] | None = None,
         move_weight: float = 1e-2,
@@ -218,7 +227,7 @@ class ShrinkingHorizonProblem:
                 x0=np.clip(w0, lbx, ubx), p=params, lbx=lbx, ubx=ubx, lbg=self._lbg, ubg=self._ubg
             )
             warm = WarmStart(*(np.asarray(sol[k]).ravel() for k in ("x", "lam_x", "lam_g")))
-        w0 = warm.primal.copy()
+        w0 = warm.primal.copy() if cold else self._feasible_start(warm.primal, params, first)
         w0[:nx] = xs0
         solver = self._refine_solver if cold else self._warm_solver
         duals = {"lam_x0": warm.lam_x, "lam_g0": warm.lam_g}
@@ -238,10 +247,15 @@ class ShrinkingHorizonProblem:
         self.last_iterations = int(stats.get("iter_count", -1))
         point = WarmStart(w, np.asarray(sol["lam_x"]).ravel(), np.asarray(sol["lam_g"]).ravel())
         inf_pr = stats.get("iterations", {}).get("inf_pr", [np.inf])[-1]
-        usable = status == "Maximum_Iterations_Exceeded" and inf_pr < _USABLE_INF_PR
+        usable = status in _CAPPED and inf_pr < _USABLE_INF_PR
         ok = bool(stats.get("success", False)) or status in _ACCEPTED or usable
         if usable:
             status = f"suboptimal iterate (inf_pr {inf_pr:.1e}): {status}"
+        elif not ok and not cold and status in _CAPPED:
+            # The capped iterate is not yet feasible: the re-simulated previous plan is (it
+            # was the start), so it stands for this step while the iterations go on.
+            w, ok = w0, True
+            status = f"previous plan, re-simulated ({status})"
         if not cold and elapsed > self.time_budget_s:
             ok, status = False, f"late ({elapsed:.3f} s > {self.time_budget_s:g} s): {status}"
         return self._unpack(w, ok, status, elapsed, first), point
@@ -268,8 +282,11 @@ class ShrinkingHorizonProblem:
         osm_hi = (b.osmolality_max_mosm_per_kg - b.osmolality_backoff_mosm_per_kg) / 1e2
         vol_hi = (b.volume_max_l - b.volume_backoff_l) / 1e3
         lac_hi = b.lactate_max_g_per_l - b.lactate_backoff_g_per_l
+        # The upper band limits what the boluses add: a level already above it (the medium
+        # starts at the limit) falls by consumption alone and must not force dilution.
+        glc_cap = 0.5 * (glc_hi + X[_GLC, :n] + ca.sqrt((glc_hi - X[_GLC, :n]) ** 2 + 1e-4))
         over = ca.vertcat(
-            xb[_GLC, :] - glc_hi,
+            xb[_GLC, :] - glc_cap,
             glc_lo - xe[_GLC, :],
             (xb[_OSM, :] - osm_hi) * 10.0,
             (xe[_OSM, :] - osm_hi) * 10.0,
@@ -278,6 +295,8 @@ class ShrinkingHorizonProblem:
             (xe[_LAC, :] - lac_hi) * 2.0,
         )
         g_soft = ca.vec(over - S)
+        xu = ca.vertcat(ca.vec(X), ca.vec(U))
+        self._over = ca.Function("over", [xu, xs0, temp, theta], [over])
         fed = ca.sum2(u[0, :] + u[1, :] + u[2, :] * self.model.interval_h)
         cost = feed_cost * fed + rho * ca.sum2(active.T * ca.sum1(S))
         cost += self.move_weight * (ca.sumsqr(U) + 10.0 * ca.sumsqr(ca.diff(U, 1, 1)))
@@ -303,15 +322,72 @@ class ShrinkingHorizonProblem:
                 "acceptable_tol": 1e-4,
                 "acceptable_iter": 5,
                 "mu_strategy": "adaptive",
-                "max_cpu_time": self.time_budget_s,
+                "max_wall_time": 0.4 * self.time_budget_s,
                 **extra,
             },
         }
         return ca.nlpsol("shrinking_horizon", "ipopt", nlp, opts)
 
+    def _feasible_start(self, w: np.ndarray, params: np.ndarray, first: int) -> np.ndarray:
+        """Re-simulate the shooting nodes from the new estimate under the previous moves.
+
+        A warm start whose first node moved to a new estimate violates the continuity rows by
+        the estimate's change, and IPOPT (started near its old barrier) then crawls; rolled
+        forward, the point is feasible and only optimality is left, so even an iterate stopped
+        by the time cap is a usable plan. The slacks are set to the constraint excesses.
+        """
+        nx, n, nu = len(STATE_SCALE), self.n, N_CONTROLS
+        xs0 = params[:nx]
+        temps = params[nx : nx + n]
+        theta = params[nx + n : nx + n + len(ADAPTED_PARAMETERS)]
+        w = w.copy()
+        xs = w[: nx * (n + 1)].reshape(n + 1, nx)
+        us = w[nx * (n + 1) : nx * (n + 1) + nu * n].reshape(n, nu)
+        old = xs.copy()
+        xs[: first + 1] = xs0
+        us[:first] = 0.0  # past intervals are frozen: no moves (their bounds say so)
+        for j in range(first, n):
+            us[j] = self._track_glucose(old[j], xs[j], us[j], temps[j], theta)
+            _, xe = self.model.step(xs[j], us[j] * _U_SCALE, temps[j], theta)
+            xs[j + 1] = np.clip(np.asarray(xe).ravel(), _STATE_MIN, _STATE_MAX / STATE_SCALE)
+        over = np.asarray(self._over(w[: nx * (n + 1) + nu * n], xs0, temps, theta))
+        slack = np.maximum(over, 0.0)  # past intervals' slacks cost nothing (not active)
+        w[nx * (n + 1) + nu * n :] = slack.T.ravel()
+        return w
+
+    def _track_glucose(
+        self, x_old: np.ndarray, x_new: np.ndarray, u: np.ndarray, temp: float, theta: np.ndarray
+    ) -> np.ndarray:
+        """Re-size the interval's glucose bolus to reach the old plan's post-bolus level.
+
+        The level is kept inside the band, and raised once if the interval would end below
+        it: the old bolus volumes, applied to a different state, would leave the band.
+        """
+        b, stock = self.bands, self.model.media.glucose.glucose_g_per_l
+        lo = b.glucose_min_g_per_l + b.glucose_backoff_low_g_per_l
+        hi = b.glucose_max_g_per_l - b.glucose_backoff_high_g_per_l
+        scaled = u * _U_SCALE
+        x_old_b, _ = self.model.step(x_old, scaled, temp, theta)
+        target = float(np.asarray(x_old_b)[_GLC, 0]) * STATE_SCALE[_GLC]
+        no_glc = scaled * np.array([1.0, 0.0, 1.0])
+        x_fed, x_end = (np.asarray(v).ravel() * STATE_SCALE for v in self.model.step(
+            x_new, no_glc, temp, theta))  # fmt: skip
+        level, vol = x_fed[_GLC], x_fed[_VOL]
+        target = min(max(target, lo), hi)
+        for _ in range(2):
+            glucose = max(0.0, (target - level) * vol / max(stock - target, 1.0))
+            glucose = min(glucose, self.bounds.glucose_bolus_max_l)
+            out = no_glc + np.array([0.0, glucose, 0.0])
+            _, x_end = self.model.step(x_new, out, temp, theta)
+            end = float(np.asarray(x_end)[_GLC, 0]) * STATE_SCALE[_GLC]
+            if end >= lo or target >= hi:
+                break
+            target = min(hi, target + (lo - end))
+        return out / _U_SCALE
+
     def _variable_bounds(self, xs0: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, ...]:
         nx, n = len(STATE_SCALE), self.n
-        lx = np.zeros((n + 1, nx))
+        lx = np.full((n + 1, nx), _STATE_MIN)
         ux = np.tile(_STATE_MAX / STATE_SCALE, (n + 1, 1))
         lx[0] = ux[0] = xs0
         uu = np.outer(active, self.bounds.upper() / _U_SCALE)

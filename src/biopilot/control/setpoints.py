@@ -72,6 +72,7 @@ class SetpointLimits:
     temperature_min_c: float = 32.0
     temperature_max_c: float = 37.5
     temperature_step_max_c: float = 4.0
+    bolus_min_l: float = 0.1  # smallest dose a bolus pump delivers; below it nothing is dosed
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,8 @@ def clamp_setpoints(
         v = value if np.isfinite(value) else getattr(prev, name)
         if not np.isfinite(v):
             v = lo
+        if step is None and v < lim.bolus_min_l:  # a bolus: below the pump's smallest dose
+            v = 0.0
         if step is not None:
             v = min(max(v, getattr(prev, name) - step), getattr(prev, name) + step)
         v = min(max(v, lo), hi)
