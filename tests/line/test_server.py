@@ -11,6 +11,7 @@ from asyncua import Client, ua
 from biopilot.line.opcua_io import browse_variables
 
 PH = "ns=2;s=Site/Area/BR-01/ph/PV"
+DOSES = ("bolus", "glucose_bolus")
 
 
 def test_address_space_follows_isa88_with_units_and_ranges(aloop, twin_server):
@@ -75,3 +76,27 @@ def test_raman_spectrum_every_15_simulated_minutes(aloop, twin_server):
     gaps = {(b[0] - a[0]).total_seconds() for a, b in itertools.pairwise(items)}
     assert gaps == {900.0}
     assert len(items[-1][1]) == len(line.raman.wavenumbers_cm1)
+
+
+def test_dose_commands_are_delivered_once_then_reset(aloop, twin_server):
+    server, line = twin_server
+    twin = line.units["BR-02"].twin
+    base = "ns=2;s=Site/Area/BR-02/"
+
+    async def dose():
+        before = twin.state.copy()
+        async with Client(server.endpoint) as c:
+            await c.get_node(base + "glucose_bolus/SP").write_value(
+                ua.Variant(4.0, ua.VariantType.Double)
+            )
+            await c.get_node(base + "bolus/SP").write_value(ua.Variant(10.0, ua.VariantType.Double))
+        await line.advance(2)
+        async with Client(server.endpoint) as c:
+            left = [await c.get_node(f"{base}{t}/SP").read_value() for t in DOSES]
+        return before, twin.state.copy(), left
+
+    before, after, left = aloop.run(dose())
+    assert after[7] - before[7] > 13.9  # 10 L of feed + 4 L of glucose stock (+ base, evaporation)
+    g_added = (after[2] * after[7] - before[2] * before[7]) / 4.0
+    assert g_added > 300.0  # most of the 400 g/L stock's glucose is in (a little consumed)
+    assert left == [0.0, 0.0]  # delivered once: the commands are reset

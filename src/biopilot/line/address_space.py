@@ -18,6 +18,7 @@ from asyncua import Node, Server, ua
 from biopilot.twin.sensors import ONLINE_SENSORS
 
 __all__ = [
+    "DOSE_SETPOINTS",
     "NAMESPACE_URI",
     "SETPOINT_SPECS",
     "TWIN_TAG_SPECS",
@@ -90,11 +91,17 @@ def _units_of(tag: str) -> str:
 
 #: The twin's online tags with their engineering units and instrument ranges, and Raman.
 TWIN_TAG_SPECS: tuple[TagSpec, ...] = twin_tag_specs()
-#: The setpoints a client may write: culture temperature and continuous feed rate.
+#: The setpoints a client may write: culture temperature, continuous feed rate, and two dose
+#: commands (litres of the bolus feed and of glucose stock, delivered once at the next step,
+#: after which the plant resets the command to 0).
 SETPOINT_SPECS: tuple[TagSpec, ...] = (
     TagSpec("temperature_c", "degC", 28.0, 39.0, writable=True),
     TagSpec("feed", "L/h", 0.0, 100.0, writable=True),
+    TagSpec("bolus", "L", 0.0, 200.0, writable=True),
+    TagSpec("glucose_bolus", "L", 0.0, 100.0, writable=True),
 )
+#: Setpoints that are one-shot dose commands (consumed by the plant, then reset to 0).
+DOSE_SETPOINTS: tuple[str, ...] = ("bolus", "glucose_bolus")
 
 
 @dataclass

@@ -196,6 +196,20 @@ class LineServer:
         return None
 
 
+    async def take_dose(self, unit: str, tag: str) -> float:
+        """Return a dose command ``tag`` of ``unit`` (litres, 0 if unset) and reset it to 0."""
+        value = self.setpoint(unit, tag)
+        if value is None or value <= 0.0:
+            return 0.0
+        assert self._server is not None  # setpoint() returned a value
+        variant = ua.Variant(0.0, ua.VariantType.Double)
+        now = datetime.now(UTC)
+        await self._server.write_attribute_value(
+            self.nodes[unit].sp[tag], make_datavalue(variant, 0, now, now)
+        )
+        return value
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port free on ``host`` now (for tests and demos on loopback)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

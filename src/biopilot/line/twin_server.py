@@ -11,7 +11,9 @@ at its recipe's harvest; the server keeps serving its values and history.
 Setpoints: ``temperature_c/SP`` (degC) and ``feed/SP`` (continuous feed, L/h) are NaN by
 default (the recipe runs). Once a client writes a finite value to either, the unit runs on
 :class:`~biopilot.twin.PlantInputs` from the next step: the written value(s), the recipe's
-value for the other, and no recipe boluses (a controller then owns the feeding).
+value for the other, and no recipe boluses (a controller then owns the feeding). Dose
+commands ``bolus/SP`` (L of the recipe's bolus feed) and ``glucose_bolus/SP`` (L of its
+glucose stock) are delivered at the next step and reset to 0.
 """
 
 from __future__ import annotations
@@ -168,7 +170,7 @@ class TwinLine:
     async def _step(self, name: str, unit: _Unit) -> None:
         twin = unit.twin
         readings: dict[str, float | np.ndarray] = {}
-        for tag, value in twin.step(self._inputs(name, twin)).items():
+        for tag, value in twin.step(await self._inputs(name, twin)).items():
             if tag in self._served:
                 readings[tag] = value
             elif tag not in self._unserved:  # a tag the twin gained after this server started
@@ -184,11 +186,13 @@ class TwinLine:
             readings["raman"] = spectrum[0]
         await self.server.publish(name, readings, twin.time_utc.to_pydatetime())
 
-    def _inputs(self, name: str, twin: Bioreactor) -> PlantInputs | None:
+    async def _inputs(self, name: str, twin: Bioreactor) -> PlantInputs | None:
         """The plant inputs of the next step: None (recipe) unless a setpoint was written."""
         temp = self.server.setpoint(name, "temperature_c")
         feed = self.server.setpoint(name, "feed")
-        if temp is None and feed is None:
+        bolus = await self.server.take_dose(name, "bolus")
+        glucose = await self.server.take_dose(name, "glucose_bolus")
+        if temp is None and feed is None and bolus == 0.0 and glucose == 0.0:
             return None
         t0 = twin.t_h
         recipe = twin.recipe
@@ -196,8 +200,12 @@ class TwinLine:
         active = [c.medium for c in recipe.continuous_feeds if c.start_day <= day < c.end_day]
         media = active or [c.medium for c in recipe.continuous_feeds] or list(recipe.media)
         rate = segment_inputs(recipe, [], t0, t0 + 1.0 / 60.0)[0] if feed is None else feed
+        bolus_media = [b.medium for b in recipe.bolus_feeds] or list(recipe.media)
         return PlantInputs(
             feed_l_per_h=rate,
             feed_medium=media[0] if media else None,
+            bolus_l=bolus,
+            bolus_medium=bolus_media[0] if bolus_media else None,
+            glucose_bolus_l=glucose,
             temperature_setpoint_c=temp,
         )
