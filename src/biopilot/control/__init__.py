@@ -2,8 +2,10 @@
 
 from biopilot.control.adapt import ParameterAdapter, Transition
 from biopilot.control.controller import Controller, make_problem, state_vector
+from biopilot.control.fallback import recipe_setpoints
 from biopilot.control.model import ADAPTED_PARAMETERS, IntervalModel, MoveMedia
 from biopilot.control.nlp import Bands, MoveBounds, ShrinkingHorizonProblem, Solution, WarmStart
+from biopilot.control.online import ControlLoop, LoopStep
 from biopilot.control.setpoints import (
     Alarm,
     ControlDecision,
@@ -18,9 +20,11 @@ __all__ = [
     "Alarm",
     "Bands",
     "ControlDecision",
+    "ControlLoop",
     "ControlMode",
     "Controller",
     "IntervalModel",
+    "LoopStep",
     "MoveBounds",
     "MoveMedia",
     "ParameterAdapter",
@@ -32,5 +36,6 @@ __all__ = [
     "WarmStart",
     "clamp_setpoints",
     "make_problem",
+    "recipe_setpoints",
     "state_vector",
 ]

@@ -212,6 +212,11 @@ class Controller:
         self._apply(k, x, safe)
         return replace(decision, inputs=inputs)
 
+    @property
+    def pending(self) -> ControlDecision | None:
+        """The advisory recommendation awaiting acceptance, if any."""
+        return None if self._pending is None else self._pending[2]
+
     def accept(self, user: str) -> PlantInputs:
         """Accept the pending advisory recommendation as ``user``; return what to send.
 
