@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make run: the main job on embedded defaults (the twin, SQLite); writes into $(OUT)/
+## make run: the live demo line (twin over OPC UA, ingest, monitor, report into $(OUT)/), then
+## the cockpit on http://127.0.0.1:8000 until Ctrl-C; e.g. RUN_ARGS="--no-serve --days 3"
+RUN_ARGS ?=
 run: install
-	$(VENV)/bin/biopilot run --out $(OUT)
+	$(VENV)/bin/biopilot run --out $(OUT) $(RUN_ARGS)
 
 ## make test: lint, architecture contracts, types, then the test suite
 test: install lint contracts types pytest

@@ -122,12 +122,3 @@ def test_unknown_batch_is_named(line_db):
     db, _ = line_db
     res = runner.invoke(app, ["batch", "show", "BR-77-S1", "--db", str(db)])
     assert res.exit_code == 2 and "BR-77-S1" in res.output
-
-
-def test_run_builds_the_demo_line_and_its_report(tmp_path):
-    res = runner.invoke(app, ["run", "--out", str(tmp_path), "--days", "6", "--json"])
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
-    assert len(out["batches"]) == 3
-    assert out["batches"][2]["faults"] == "-"  # the demo's fault (day 8) is after a 6-day harvest
-    assert (tmp_path / "report.html").stat().st_size > 100_000

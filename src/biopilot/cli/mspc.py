@@ -13,7 +13,9 @@ from biopilot.cli._common import JSON_OPTION, fail, print_json, print_table, pro
 from biopilot.config import ConfigError
 from biopilot.monitor.alarms import AlarmEngine, MspcRule
 from biopilot.monitor.mspc import BatchEvolutionModel, load
+from biopilot.monitor.mspc_features import PROBE_CHECKS, required_tags
 from biopilot.monitor.mspc_io import ONLINE_TAGS, read_batches
+from biopilot.monitor.online_mspc import MSPC_TAGS
 from biopilot.store import Historian, StoreError
 
 app = typer.Typer(help="Batch MSPC models and alarms.", no_args_is_help=True)
@@ -31,9 +33,17 @@ def train(
         0.3, help="Share of the good batches held out to calibrate the alarm limits (0: none)."
     ),
     period_min: float = typer.Option(10.0, help="Maturity bin width, minutes."),
+    features: str = typer.Option(
+        "auto", help="Probe cross-checks: auto (those every batch has the tags of: online vs "
+        "at-line pH, O2 balance), none, or comma-separated names.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Train a batch-evolution MSPC model on good batches of the historian."""
+    """Train a batch-evolution MSPC model on good batches of the historian.
+
+    By default the model also monitors the probe cross-checks (online minus at-line pH,
+    the oxygen balance) that the batches' tags allow, as a second block with its own T2.
+    """
     with _errors(), Historian(_db(db)) as hist:
         chosen: list[int | str] = [b.strip() for b in batches.split(",") if b.strip()]
         if not chosen:
@@ -42,16 +52,21 @@ def train(
                 for b in hist.list_batches()
                 if b.status == "complete" and not hist.read_events(b.id, kinds=["fault"])
             ]
+        wanted = _features(features)
+        tags = tuple(dict.fromkeys([*ONLINE_TAGS, *required_tags(wanted)]))
         with progress(not as_json) as bar:
             task = bar.add_task("reading batches", total=len(chosen))
             data = []
             for item in chosen:
-                data.extend(read_batches(hist, [item], ONLINE_TAGS))
+                data.extend(read_batches(hist, [item], tags))
                 bar.advance(task)
         frames = [frame for _, frame in data]
+        checks = _available(wanted, frames, strict=features not in ("auto", "none"))
         n_cal = max(0, min(round(calibration_share * len(frames)), len(frames) - 3))
         fit_on, cal_on = frames[: len(frames) - n_cal], frames[len(frames) - n_cal :]
-        model = BatchEvolutionModel(n_components=components, period_min=period_min).fit(fit_on)
+        model = BatchEvolutionModel(
+            n_components=components, period_min=period_min, features=checks
+        ).fit(fit_on)
         if cal_on:
             model.calibrate(cal_on)
         codes = [info.code for info, _ in data]
@@ -66,6 +81,7 @@ def train(
         "batches": meta["batches"],
         "calibration_batches": meta["calibration_batches"],
         "alarm_limits": model.alarm_limits_,
+        "features": list(checks),
         "n_components": components,
         "explained_variance_ratio": model.pca_.explained_variance_ratio_.tolist(),
         "t2_lim99": model.t2_limits_[0.99],
@@ -74,7 +90,7 @@ def train(
     if as_json:
         print_json(summary)
     else:
-        shown = ("model", "n_components", "t2_lim99", "spe_lim99")
+        shown = ("model", "n_components", "features", "t2_lim99", "spe_lim99")
         print_table("MSPC model", [{k: summary[k] for k in shown}])
 
 
@@ -91,22 +107,20 @@ def check(
         model = load(model_path)
         if not isinstance(model, BatchEvolutionModel):
             fail(f"{model_path} is not a batch-evolution model")
-        ((info, frame),) = read_batches(hist, [batch], model.variables)
+        tags = tuple(dict.fromkeys([*model.variables, *required_tags(model.features)]))
+        ((info, frame),) = read_batches(hist, [batch], tags)
         mon = model.monitor(frame)
         lim, run = model.alarm_limits_, model.alarm_run
         engine = AlarmEngine(
-            [
-                MspcRule(tag="mspc_t2", limit=lim["t2"], run=run),
-                MspcRule(tag="mspc_spe", limit=lim["spe"], run=run),
-            ],
+            [MspcRule(tag=MSPC_TAGS[k], limit=v, run=run) for k, v in lim.items()],
             hist if store else None,
             info.unit,
             info.id,
         )
         transitions = []
         for when, row in mon.iterrows():
-            transitions += engine.update("mspc_t2", when.to_pydatetime(), row["t2"])
-            transitions += engine.update("mspc_spe", when.to_pydatetime(), row["spe"])
+            for key in lim:
+                transitions += engine.update(MSPC_TAGS[key], when.to_pydatetime(), row[key])
         engine.flush()
     alarms = [
         {
@@ -121,9 +135,9 @@ def check(
         }
         for t in transitions
     ]
-    points = mon.reset_index()[
-        ["time_utc", "maturity_h", "t2", "spe", "t2_lim95", "t2_lim99", "spe_lim95", "spe_lim99"]
-    ]
+    columns = ["time_utc", "maturity_h", "t2", "spe", "t2_lim95", "t2_lim99", "spe_lim95",
+               "spe_lim99", "t2_checks", "t2_checks_lim95", "t2_checks_lim99"]
+    points = mon.reset_index()[[c for c in columns if c in mon.columns or c == "time_utc"]]
     if as_json:
         print_json(
             {"batch": info.code, "points": points.to_dict(orient="records"), "alarms": alarms}
@@ -163,6 +177,31 @@ def alarms(
         print_json(rows)
     else:
         print_table("Alarms", rows or [{"alarm": "none"}])
+
+
+def _features(text: str) -> tuple[str, ...]:
+    """The probe cross-checks asked for: all (auto), none, or the names given (checked)."""
+    if text == "auto":
+        return PROBE_CHECKS
+    if text == "none":
+        return ()
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    required_tags(names)  # ValueError naming an unknown one
+    return names
+
+
+def _available(wanted: tuple[str, ...], frames: list[Any], *, strict: bool) -> tuple[str, ...]:
+    """The checks every batch has data for; with ``strict``, a missing one is an error."""
+    from biopilot.monitor.mspc_features import FEATURES
+
+    out = []
+    for name in wanted:
+        lacking = [t for t in FEATURES[name].tags if any(f[t].isna().all() for f in frames)]
+        if not lacking:
+            out.append(name)
+        elif strict:
+            raise ValueError(f"feature {name!r} needs {lacking} in every batch")
+    return tuple(out)
 
 
 def _db(path: Path) -> Path:

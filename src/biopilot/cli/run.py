@@ -1,21 +1,43 @@
-"""CLI: the main job on embedded defaults (what `make run` starts)."""
+"""CLI: the main job on embedded defaults (what `make run` starts): the live, monitored line.
+
+``biopilot run`` trains the monitor's models on the twin (soft sensors, MSPC), starts the
+plant -- three twin bioreactors served over OPC UA on an accelerated clock, BR-03 with a DO
+probe drift -- records them into ``OUT/line.db`` through the line client, monitors them
+online with a live terminal view, writes ``OUT/report.html`` and finally serves the cockpit
+on the same historian until Ctrl-C (``--no-serve`` for tests and CI). A first Ctrl-C during
+the live phase stops the plant and finishes the run (everything served is still stored).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import pandas as pd
 import typer
 
-from biopilot.cli._common import JSON_OPTION, console, fail, print_json, print_table
-from biopilot.cli.simulate import plan_line, run_line, summary_rows
+from biopilot.cli._common import JSON_OPTION, console, fail, print_json, print_table, progress
+from biopilot.cli.run_live import LineTask, LiveResult, LiveSettings, run_live
+from biopilot.cli.run_plant import PlantConfig, PlantProcess
 from biopilot.config import ConfigError
-from biopilot.store import Historian
+from biopilot.line import LineConfigError
 
-#: The demo line: three bioreactors; the third gets a DO probe drift so the report shows one.
+__all__ = ["DEMO_FAULTS", "DEMO_SEED", "DEMO_SPEED", "DEMO_UNITS", "register", "run_demo"]
+
+#: The demo line: three bioreactors; the third gets a DO probe drift so the monitor shows one.
 DEMO_UNITS = 3
-DEMO_SEED = 7
-DEMO_FAULTS = {"BR-03/do_probe_drift@8": 8.0}  # spec -> onset day
+DEMO_SEED = 11  # units run twin seeds 11, 12, 13: typical batches, in control without a fault
+DEMO_FAULTS = ("BR-03/do_probe_drift@8",)
+#: Simulated seconds per wall second: a 14-day batch in about 2.5 minutes.
+DEMO_SPEED = 8000.0
+_SYSTEM = "system:biopilot-run"  # who deploys the demo's models (audit trail)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,32 +46,267 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         out: Path = typer.Option(Path("runs"), "--out", help="Folder for the demo's files."),
-        days: float = typer.Option(14.0, "--days", help="Campaign length (harvest day)."),
+        days: float = typer.Option(
+            14.0, "--days", min=0.1, max=14.0, help="Culture days to run (14: to harvest)."
+        ),
+        speed: float = typer.Option(
+            DEMO_SPEED, "--speed", min=1.0,
+            help="Simulated seconds per wall second (8000: 14 days in ~2.5 min).",
+        ),
+        seed: int = typer.Option(DEMO_SEED, "--seed", help="Unit i runs twin seed + i - 1."),
+        fault: list[str] = typer.Option(
+            list(DEMO_FAULTS), "--fault",
+            help="UNIT/NAME@DAY[:MAGNITUDE] injected in the plant (repeatable; 'none': none).",
+        ),
+        port: int = typer.Option(
+            4840, "--port", min=0, max=65535, help="OPC UA port of the plant (0, busy: a free one)."
+        ),
+        serve: bool = typer.Option(
+            True, "--serve/--no-serve", help="End with the cockpit on http://127.0.0.1:PORT."
+        ),
+        http_port: int = typer.Option(
+            8000, "--http-port", min=1, max=65535, help="Cockpit port (busy: a free one)."
+        ),
+        campaign: int = typer.Option(
+            16, "--campaign", min=2, help="Designed twin batches the soft sensors learn from."
+        ),
+        good_batches: int = typer.Option(
+            20, "--good-batches", min=4,
+            help="Good twin batches of the MSPC model (and twice as many for its alarm limits).",
+        ),
         json_out: bool = JSON_OPTION,
     ) -> None:
-        """Simulate a 3-bioreactor, 14-day fed-batch line, store it and write the report."""
-        out.mkdir(parents=True, exist_ok=True)
-        db = out / "line.db"
-        for stale in (db, db.with_name("line.db-wal"), db.with_name("line.db-shm")):
-            stale.unlink(missing_ok=True)  # the demo's own historian, rebuilt on every run
+        """Run the live line: twin over OPC UA, ingest, online monitor, report, cockpit."""
+        faults = [f for f in fault if f.lower() != "none"]
+        if serve and (free := _free_or_any(http_port)) != http_port:
+            console.print(f"[yellow]port {http_port} is busy: the cockpit will be on {free}[/]")
+            http_port = free
         try:
-            faults = [f for f, onset in DEMO_FAULTS.items() if onset < days]
-            plan = plan_line(DEMO_UNITS, days, DEMO_SEED, faults, None, None)
-            with Historian(db) as historian:
-                done = run_line(plan, historian, show_progress=not json_out)
-                rows = summary_rows(done)
-                from biopilot.web.report import write_report
-
-                report = write_report(
-                    historian, [rec.batch_id for _, rec in done], out / "report.html",
-                    title="biopilot demo line: 3 x 2000 L CHO fed-batch",
-                    summary=pd.DataFrame(rows),
-                )
-        except (ConfigError, ValueError, OSError) as err:
+            summary = run_demo(out, days=days, speed=speed, seed=seed, faults=faults,
+                               port=port, quiet=json_out, training=(campaign, good_batches))
+        except (ConfigError, LineConfigError, ValueError, OSError, RuntimeError) as err:
             fail(str(err))
+        except KeyboardInterrupt:
+            fail("interrupted: the run was aborted (what was stored stays in the historian)", 130)
         if json_out:
-            print_json({"db": str(db), "report": str(report), "batches": rows})
-            return
-        print_table("Demo line: key figures from the at-line samples", rows)
-        console.print(f"historian: {db}   report: {report}")
-        console.print(f"next: biopilot batches list --db {db}")
+            print_json(summary)
+        else:
+            _print_summary(summary)
+        if serve:
+            from biopilot.cli.serve import serve as serve_cockpit
+
+            serve_cockpit(db=Path(summary["db"]), host="127.0.0.1", port=http_port,
+                          demo_users=True)
+
+
+def run_demo(
+    out: Path,
+    *,
+    days: float = 14.0,
+    speed: float = DEMO_SPEED,
+    seed: int = DEMO_SEED,
+    faults: Sequence[str] = DEMO_FAULTS,
+    port: int = 4840,
+    quiet: bool = False,
+    training: tuple[int, int] = (16, 20),
+    tasks: Sequence[LineTask] = (),
+) -> dict[str, Any]:
+    """Run the live demo line into ``out``; return its summary (JSON-ready).
+
+    ``training`` is (designed batches of the soft sensors, good batches of the MSPC model);
+    the MSPC alarm limits are calibrated on twice as many further good batches.
+
+    ``tasks`` run beside the ingest (see :data:`~biopilot.cli.run_live.LineTask`): the seam
+    for a controller writing setpoints to a unit over OPC UA.
+
+    Raises
+    ------
+    ConfigError
+        For a bad fault specification (the message names it).
+    RuntimeError
+        If the plant does not start or the ingest cannot connect.
+    """
+    from biopilot.cli.simulate import plan_line
+
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
+    plan = plan_line(DEMO_UNITS, None, seed, list(faults), None, None, raman=True)
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / "line.db"
+    for stale in (db, db.with_name("line.db-wal"), db.with_name("line.db-shm")):
+        stale.unlink(missing_ok=True)  # the demo's own historian, rebuilt on every run
+    config = PlantConfig(units=DEMO_UNITS, seed=seed, speed=speed, port=_free_or_any(port),
+                         faults=plan.faults, until_h=days * 24.0)
+    plant = PlantProcess(config)
+    t0 = time.monotonic()
+    plant.start()  # imports and listens while the models train
+    try:
+        models = _train(quiet, *training)
+        startup_s = time.monotonic() - t0
+        try:
+            result = asyncio.run(_live(LiveSettings(db=db), plant, models, tasks, quiet))
+        except asyncio.CancelledError:  # a second Ctrl-C
+            raise KeyboardInterrupt from None
+    finally:
+        if plant.served is None:
+            with contextlib.suppress(Exception):
+                asyncio.run(plant.stop(timeout_s=5.0))
+    files = _save_models(models, out, db)
+    units = _unit_rows(db, result, plan)
+    report = _report(db, result, units, out / "report.html")
+    return _summary(db, report, files, result, units, startup_s, time.monotonic() - t0, speed)
+
+
+def _train(quiet: bool, campaign: int, good: int) -> Any:
+    """Train the monitor's models on the twin, with a progress bar."""
+    from biopilot.monitor.online_models import build_online_models
+
+    with progress(not quiet) as bar:
+        tasks: dict[str, Any] = {}
+
+        def tell(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(f"training: {step}", total=total)
+            bar.update(tasks[step], completed=done)
+
+        return build_online_models(soft_sensor_batches=campaign, mspc_batches=good,
+                                   calibration_batches=2 * good, progress=tell)
+
+
+async def _live(
+    settings: LiveSettings, plant: PlantProcess, models: Any, tasks: Sequence[LineTask],
+    quiet: bool,
+) -> LiveResult:
+    """Run the line with the live view; the first Ctrl-C stops the plant, the second aborts."""
+    from biopilot.cli.live_view import LiveView
+
+    interrupt = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_sigint() -> None:
+        if interrupt.is_set() and main is not None:
+            main.cancel()
+        interrupt.set()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        if quiet:
+            return await run_live(settings, plant, models, tasks=tasks, interrupt=interrupt)
+        with LiveView(console) as view:
+            return await run_live(settings, plant, models, tasks=tasks, view=view,
+                                  interrupt=interrupt)
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _save_models(models: Any, out: Path, db: Path) -> dict[str, str]:
+    """Save the models beside the historian and record their deployment in the audit trail."""
+    from biopilot.monitor.modelio import save_model
+    from biopilot.store import Historian
+    from biopilot.store.audit import AuditTrail
+
+    mspc = models.mspc.save(out / "mspc_model.json", models.metadata["mspc"])
+    soft = save_model(models.soft_sensor, out / "softsensor.bpmodel",
+                      models.metadata["soft_sensor"])
+    with Historian(db) as historian:
+        audit = AuditTrail(historian)
+        for name, path in (("mspc", mspc), ("softsensor", soft)):
+            audit.record(_SYSTEM, "model_deploy", "model", path.name,
+                         reason="demo line start-up: trained on the digital twin",
+                         new={"file": path.name, "monitor": name})
+    return {"mspc_model": str(mspc), "soft_sensor_model": str(soft)}
+
+
+def _report(db: Path, result: LiveResult, units: list[dict[str, Any]], path: Path) -> Path:
+    import pandas as pd
+
+    from biopilot.store import Historian
+    from biopilot.web.report import write_report
+
+    if not result.batch_ids:
+        raise RuntimeError("nothing was recorded: no batch to report on")
+    with Historian(db) as historian:
+        return write_report(historian, list(result.batch_ids.values()), path,
+                            title="biopilot demo line: 3 x 2000 L CHO fed-batch, live over OPC UA",
+                            summary=pd.DataFrame(units))
+
+
+def _unit_rows(db: Path, result: LiveResult, plan: Any) -> list[dict[str, Any]]:
+    """Per unit: batch, status, faults, samples served and stored, alarms raised, estimates."""
+    from biopilot.store import Historian
+
+    rows: list[dict[str, Any]] = []
+    with Historian(db) as historian:
+        for unit, batch_id in result.batch_ids.items():
+            info = historian.batch(batch_id)
+            alarms = Counter(
+                e.payload.get("alarm") for e in historian.read_events(batch_id, kinds=["alarm"])
+                if e.payload.get("transition") == "raised"
+            )
+            served = sum(n for (u, _), n in result.served.items() if u == unit)
+            stored = sum(n for (u, t), n in result.stored.items()
+                         if u == unit and (u, t) in result.served)
+            last = result.estimates.get(unit, {})
+            rows.append({
+                "unit": unit, "batch": info.code, "status": info.status,
+                "faults": ", ".join(f"{f.kind}@{f.onset_day:g}" for f in plan.faults[unit]) or "-",
+                "served": served, "stored": stored,
+                "VCD 1e6/mL": last.get("vcd_cells_per_ml", float("nan")) / 1e6,
+                "titer g/L": last.get("titer_g_per_l", float("nan")),
+                "alarms raised": ", ".join(f"{k} x{n}" for k, n in sorted(alarms.items())) or "-",
+            })
+    return rows
+
+
+def _summary(
+    db: Path, report: Path, files: dict[str, str], result: LiveResult,
+    units: list[dict[str, Any]], startup_s: float, total_s: float, speed: float,
+) -> dict[str, Any]:
+    return {
+        "db": str(db),
+        "report": str(report),
+        **files,
+        "simulated_days": round(result.plant_h / 24.0, 3),
+        "speed_sim_s_per_wall_s": speed,
+        "startup_s": round(startup_s, 1),
+        "live_s": round(result.wall_s, 1),
+        "total_s": round(total_s, 1),
+        "interrupted": result.interrupted,
+        "missing_samples": sum(result.missing.values()),
+        "units": units,
+        "ingest": result.client,
+        "monitor": result.monitor,
+        "task_errors": result.task_errors,
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    shown = ["unit", "batch", "status", "faults", "served", "stored", "VCD 1e6/mL", "titer g/L"]
+    print_table("Demo line: what the plant served, the historian stored, the monitor estimated",
+                summary["units"], shown)
+    for u in summary["units"]:
+        console.print(f"{u['unit']} alarms raised: {u['alarms raised']}", highlight=False)
+    missing = summary["missing_samples"]
+    state = "[green]nothing lost[/]" if not missing else f"[bold red]{missing} samples missing[/]"
+    console.print(
+        f"{summary['simulated_days']:g} simulated days in {summary['live_s']:g} s "
+        f"(start-up {summary['startup_s']:g} s, total {summary['total_s']:g} s); {state}"
+    )
+    console.print(f"historian: {summary['db']}   report: {summary['report']}")
+    console.print(f"models: {summary['mspc_model']}, {summary['soft_sensor_model']}")
+
+
+def _free_or_any(port: int) -> int:
+    """``port`` if it is free on loopback, else a free one (0 asks for a free one)."""
+    from biopilot.line.server import free_port
+
+    if port == 0:
+        return free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port

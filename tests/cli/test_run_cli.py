@@ -1,0 +1,112 @@
+"""`biopilot run`: the live line over real OPC UA on loopback, as `make run` starts it (short)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from biopilot.cli.main import app
+from biopilot.cli.run_live import LineContext, LiveResult, LiveSettings, run_live
+from biopilot.cli.run_plant import PlantConfig, PlantProcess
+from biopilot.line import LineClient, NetworkRelay
+from biopilot.line.server import free_port
+from biopilot.monitor.online_models import build_online_models
+from biopilot.monitor.online_mspc import MSPC_TAGS
+from biopilot.monitor.online_types import estimate_tag, soft_tag
+from biopilot.store import Historian
+from biopilot.store.audit import AuditTrail
+
+runner = CliRunner()
+
+
+def test_run_serves_records_monitors_and_reports_the_line(tmp_path: Path) -> None:
+    """0.6 simulated days at 20000x: nothing lost, estimates, MSPC per unit, DO drift alarmed."""
+    args = ["run", "--out", str(tmp_path), "--days", "0.6", "--speed", "20000", "--port", "0",
+            "--fault", "BR-03/do_probe_drift@0.05:-20", "--campaign", "6", "--good-batches", "10",
+            "--no-serve", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["missing_samples"] == 0 and out["simulated_days"] >= 0.6
+    assert [u["unit"] for u in out["units"]] == ["BR-01", "BR-02", "BR-03"]
+    for u in out["units"]:
+        assert u["served"] == u["stored"] >= 13 * 0.6 * 1440, u  # 13 tags a minute
+    assert "mspc_t2_checks.MSPC" in out["units"][2]["alarms raised"]
+    with Historian(tmp_path / "line.db") as h:
+        for b in h.list_batches():
+            tags = h.batch_tags(b.id)
+            assert {estimate_tag("vcd_cells_per_ml"), estimate_tag("titer_g_per_l", "low"),
+                    soft_tag("glucose_g_per_l"), *MSPC_TAGS.values()} <= set(tags), b.code
+            assert len(h.read_tag(b.id, MSPC_TAGS["t2"])) >= 0.6 * 6 * 24 - 1  # one per bin
+            assert b.status == "stopped" and b.end_utc is not None
+        actions = [e.action for e in AuditTrail(h).entries()]
+        assert actions.count("model_deploy") == 2
+    page = Path(out["report"]).read_text(encoding="utf-8")
+    assert "id='mspc'" in page and "probe checks T2" in page and "id='estimates'" in page
+    assert Path(out["mspc_model"]).is_file() and Path(out["soft_sensor_model"]).is_file()
+
+
+def test_a_cut_connection_loses_nothing(tmp_path: Path) -> None:
+    """The ingest through a relay that drops the connection mid-run: it backfills the gap."""
+    models = build_online_models(soft_sensor_batches=3, mspc_batches=4, calibration_batches=0)
+    plant = PlantProcess(PlantConfig(units=1, speed=20000.0, port=free_port(), until_h=10.0))
+    relay = NetworkRelay("127.0.0.1", plant.config.port, port=free_port())
+    cut_at_h = 4.0
+
+    async def cut(ctx: LineContext) -> None:
+        while ctx.plant.t_h < cut_at_h:
+            await asyncio.sleep(0.05)
+        relay.cut(down=True)  # the cable is pulled for a second (~5 simulated hours)
+        await asyncio.sleep(1.0)
+        relay.down = False
+        await ctx.stop.wait()
+
+    async def cool(ctx: LineContext) -> None:
+        """A controller's seam: write BR-01's temperature setpoint over OPC UA from hour 5."""
+        async def ignore(samples: list[object]) -> None:
+            return None
+
+        writer = LineClient(ctx.endpoint, ctx.setpoints, ignore)
+        run = asyncio.create_task(writer.run(ctx.stop))
+        await writer.connected.wait()
+        while ctx.plant.t_h < 5.0:
+            await asyncio.sleep(0.05)
+        await writer.write("BR-01", "temperature_c_sp", 34.0)
+        await run
+
+    async def main() -> LiveResult:
+        await relay.start()
+        try:
+            settings = LiveSettings(db=tmp_path / "line.db", ingest_url=relay.url)
+            return await run_live(settings, plant, models, tasks=[cut, cool])
+        finally:
+            await relay.stop()
+
+    plant.start()
+    result = asyncio.run(main())
+    assert result.task_errors == []
+    assert result.client["connection_losses"] >= 1 and result.client["backfilled"] > 0
+    assert result.served and result.missing == {}
+    assert result.plant_h >= 10.0 > cut_at_h
+    with Historian(tmp_path / "line.db") as h:
+        temp = h.read_tag(result.batch_ids["BR-01"], "temperature_c")["value"]
+    hours = (temp.index - temp.index[0]).total_seconds() / 3600.0
+    assert temp[hours < 5.0].mean() > 36.0 > 35.0 > temp[hours > 9.0].mean()  # the plant obeyed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fault", "BR-07/do_probe_drift@3"], "unknown unit 'BR-07'"),
+        (["--fault", "BR-01/leak@3"], "unknown fault 'leak'"),
+        (["--days", "20"], "--days"),
+    ],
+)
+def test_bad_options_name_the_problem(tmp_path: Path, args: list[str], message: str) -> None:
+    res = runner.invoke(app, ["run", "--out", str(tmp_path), "--no-serve", *args])
+    assert res.exit_code == 2 and message in " ".join(res.output.split())
+    assert not (tmp_path / "line.db").exists()
