@@ -45,6 +45,13 @@ def test_run_serves_records_monitors_and_reports_the_line(tmp_path: Path) -> Non
             assert b.status == "stopped" and b.end_utc is not None
         actions = [e.action for e in AuditTrail(h).entries()]
         assert actions.count("model_deploy") == 2
+        # BR-02 runs under the NMPC: a decision every 6 simulated hours, written and audited.
+        br02 = next(b for b in h.list_batches() if b.unit == "BR-02")
+        decisions = [e.payload["controller"] for e in h.read_events(br02.id)
+                     if "controller" in e.payload]
+        assert len(decisions) >= 2 and [d["t_h"] for d in decisions[:2]] == [0.0, 6.0]
+        assert all(d["error"] is None and "temperature_c" in d["written"] for d in decisions)
+        assert actions.count("setpoint_change") == len(decisions)
     page = Path(out["report"]).read_text(encoding="utf-8")
     assert "id='mspc'" in page and "probe checks T2" in page and "id='estimates'" in page
     assert Path(out["mspc_model"]).is_file() and Path(out["soft_sensor_model"]).is_file()

@@ -212,3 +212,15 @@ def test_inputs_logged_by_a_live_plant_replace_the_schedule(batch):
     assert e.mean[GLC] > 6.0  # the feed's glucose came in
     with pytest.raises(ValueError, match="expected 5 values"):
         est.step(dt_h=1.0, inputs=StepInputs(u=(1.0, 2.0)))
+
+
+def test_inputs_held_by_a_controller_replace_the_recipe_schedule() -> None:
+    from biopilot.monitor.estimator import StateEstimator
+
+    recipe_run, held = StateEstimator(), StateEstimator()
+    held.held_u = (2.0, 0.0, 180.0, 900.0, 36.5)  # 2 L/h of amino-acid feed, from t = 0
+    v0 = recipe_run.step(dt_h=0.0).mean["volume_l"]
+    v_recipe = recipe_run.step(dt_h=10.0).mean["volume_l"]
+    v_held = held.step(dt_h=10.0).mean["volume_l"]
+    assert v_recipe == pytest.approx(v0, abs=2.0)  # no recipe feed on day 0 (base only)
+    assert v_held - v_recipe == pytest.approx(20.0, abs=1.0)  # the controller's 2 L/h x 10 h

@@ -28,6 +28,7 @@ from biopilot.cli.run_live import LineTask, LiveResult, LiveSettings, run_live
 from biopilot.cli.run_plant import PlantConfig, PlantProcess
 from biopilot.config import ConfigError
 from biopilot.line import LineConfigError
+from biopilot.line.twin_server import unit_names
 
 __all__ = ["DEMO_FAULTS", "DEMO_SEED", "DEMO_SPEED", "DEMO_UNITS", "register", "run_demo"]
 
@@ -74,16 +75,21 @@ def register(app: typer.Typer) -> None:
             20, "--good-batches", min=4,
             help="Good twin batches of the MSPC model (and twice as many for its alarm limits).",
         ),
+        mpc_unit: str = typer.Option(
+            "BR-02", "--mpc-unit",
+            help="Unit whose feeding the NMPC decides over OPC UA ('none': all on the recipe).",
+        ),
         json_out: bool = JSON_OPTION,
     ) -> None:
-        """Run the live line: twin over OPC UA, ingest, online monitor, report, cockpit."""
+        """Run the live line: twin over OPC UA, ingest, monitor, NMPC, report, cockpit."""
         faults = [f for f in fault if f.lower() != "none"]
         if serve and (free := _free_or_any(http_port)) != http_port:
             console.print(f"[yellow]port {http_port} is busy: the cockpit will be on {free}[/]")
             http_port = free
         try:
             summary = run_demo(out, days=days, speed=speed, seed=seed, faults=faults,
-                               port=port, quiet=json_out, training=(campaign, good_batches))
+                               port=port, quiet=json_out, training=(campaign, good_batches),
+                               mpc_unit=None if mpc_unit.lower() == "none" else mpc_unit)
         except (ConfigError, LineConfigError, ValueError, OSError, RuntimeError) as err:
             fail(str(err))
         except KeyboardInterrupt:
@@ -110,6 +116,7 @@ def run_demo(
     quiet: bool = False,
     training: tuple[int, int] = (16, 20),
     tasks: Sequence[LineTask] = (),
+    mpc_unit: str | None = None,
 ) -> dict[str, Any]:
     """Run the live demo line into ``out``; return its summary (JSON-ready).
 
@@ -117,7 +124,8 @@ def run_demo(
     the MSPC alarm limits are calibrated on twice as many further good batches.
 
     ``tasks`` run beside the ingest (see :data:`~biopilot.cli.run_live.LineTask`): the seam
-    for a controller writing setpoints to a unit over OPC UA.
+    for a controller writing setpoints to a unit over OPC UA; ``mpc_unit`` adds the NMPC's
+    (:mod:`biopilot.cli.run_mpc`) on that unit.
 
     Raises
     ------
@@ -129,6 +137,8 @@ def run_demo(
     from biopilot.cli.simulate import plan_line
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)
+    if mpc_unit is not None and mpc_unit not in unit_names(DEMO_UNITS):
+        raise ValueError(f"--mpc-unit {mpc_unit!r}: the demo line has {unit_names(DEMO_UNITS)}")
     plan = plan_line(DEMO_UNITS, None, seed, list(faults), None, None, raman=True)
     out.mkdir(parents=True, exist_ok=True)
     db = out / "line.db"
@@ -141,6 +151,8 @@ def run_demo(
     plant.start()  # imports and listens while the models train
     try:
         models = _train(quiet, *training)
+        if mpc_unit is not None:
+            tasks = [*tasks, _mpc(mpc_unit, quiet)]
         startup_s = time.monotonic() - t0
         try:
             result = asyncio.run(_live(LiveSettings(db=db), plant, models, tasks, quiet))
@@ -154,6 +166,15 @@ def run_demo(
     units = _unit_rows(db, result, plan)
     report = _report(db, result, units, out / "report.html")
     return _summary(db, report, files, result, units, startup_s, time.monotonic() - t0, speed)
+
+
+def _mpc(unit: str, quiet: bool) -> LineTask:
+    """The NMPC task of ``unit``, its first plan made now (before the line runs)."""
+    from biopilot.cli.run_mpc import mpc_task, primed_controller
+
+    if not quiet:
+        console.print(f"NMPC on {unit}: first plan (cold solve, before inoculation)...")
+    return mpc_task(primed_controller(), unit)
 
 
 def _train(quiet: bool, campaign: int, good: int) -> Any:

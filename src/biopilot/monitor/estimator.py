@@ -216,6 +216,9 @@ class StateEstimator:
         self._applied: set[int] = set()
         self._last_seen: dict[str, float] = {}  # tag -> time (h) of its last fused value
         self._u = np.asarray(self.schedule.segments(0.0, 1e-6)[0].u, dtype=float)
+        #: Inputs held by a controller (INPUT_NAMES order); when set, they replace the
+        #: schedule's feeds and temperature for every step without ``inputs``.
+        self.held_u: tuple[float, ...] | None = None
 
     def step(
         self,
@@ -256,6 +259,8 @@ class StateEstimator:
         (which read after it) in a second.
         """
         t1 = self._target_time(t_utc, dt_h)
+        if inputs is None and self.held_u is not None:
+            inputs = StepInputs(u=self.held_u)
         self._predict(self.schedule.step_segments(self.t_h, t1, inputs))
         self.t_h = t1
         return self._update(as_measurements(measurements))

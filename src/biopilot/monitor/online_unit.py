@@ -25,6 +25,7 @@ counted, never an exception: the raw data are stored by the ingest whatever happ
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from biopilot.models.kinetics import FeedComposition
 from biopilot.monitor.alarms import AlarmEngine, AlarmRule, AlarmTransition, default_rules
 from biopilot.monitor.alarms_rules import MspcRule, TrustRule
 from biopilot.monitor.estimator import Estimate, StateEstimator
@@ -111,6 +113,8 @@ class UnitMonitor:
         #: feeds the unit and tells the estimator what it gave).
         self.glucose_rule = True
         self._top_up_h: list[float] = []
+        self._logged: list[tuple[pd.Timestamp, tuple[float, ...], tuple[Any, ...]]] = []
+        self._logged_lock = threading.Lock()
         self.mspc_interval_s = mspc_interval_s
         self._mspc_at = -math.inf
         self.start_utc = None if start_utc is None else pd.Timestamp(start_utc).tz_convert("UTC")
@@ -144,6 +148,8 @@ class UnitMonitor:
         predictions = self._predict([s for s in ordered if s.tag == SPECTRUM_TAG])
         for smp in ordered:
             try:
+                if self._logged:
+                    self._apply_inputs(pd.Timestamp(smp.time_utc))
                 if smp.tag == SPECTRUM_TAG:
                     self._spectrum(smp, predictions.get(id(smp)), out)
                 else:
@@ -156,6 +162,38 @@ class UnitMonitor:
         except Exception as err:
             self._fault(f"MSPC: {type(err).__name__}: {err}")
         return out
+
+    def log_inputs(
+        self,
+        when: datetime,
+        u: Sequence[float],
+        boluses: Sequence[tuple[float, FeedComposition]] = (),
+    ) -> None:
+        """Tell the estimator what a controller set at ``when`` (thread-safe).
+
+        ``u`` (feed L/h, its glucose, glutamine, osmolality, temperature: INPUT_NAMES order) is
+        held from ``when`` on, in place of the recipe's feeds; ``boluses`` (litres,
+        composition) are mixed in at ``when``. Applied when the samples reach ``when`` (the
+        monitor runs behind the plant); the recipe's glucose rule stops: the controller feeds.
+        """
+        with self._logged_lock:
+            self._logged.append((pd.Timestamp(when), tuple(float(v) for v in u), tuple(boluses)))
+        self.glucose_rule = False
+
+    def _apply_inputs(self, until: pd.Timestamp) -> None:
+        """Apply the logged controller inputs due by ``until``, in time order."""
+        with self._logged_lock:
+            due = sorted((x for x in self._logged if x[0] <= until), key=lambda x: x[0])
+            self._logged = [x for x in self._logged if x[0] > until]
+        for when, u, boluses in due:
+            est = self._estimator(when.to_pydatetime())
+            if est.start_utc is None:
+                continue
+            t = max(when, est.start_utc + pd.Timedelta(hours=est.t_h))
+            est.step(None, t)  # the previous inputs up to the change
+            est.held_u = u
+            if boluses:
+                est.step(None, t, inputs=StepInputs(u=u, boluses=list(boluses)))
 
     def status(self) -> UnitStatus:
         """Return a snapshot of the unit's estimates, MSPC statistics and active alarms."""
