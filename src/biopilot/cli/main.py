@@ -8,6 +8,7 @@ from biopilot import __version__
 from biopilot.cli import (
     audit,
     batch,
+    control,
     cost,
     line,
     model,
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 run.register(app)
+control.register(app)
 simulate.register(app)
 serve.register(app)
 batch.register(app)

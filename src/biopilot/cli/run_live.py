@@ -83,7 +83,7 @@ class LineContext:
     client: LineClient
     monitor: OnlineMonitor
     historian: Historian
-    plant: PlantProcess
+    plant: PlantProcess | None  # None: a line biopilot does not run (biopilot control run)
     stop: asyncio.Event
 
 

@@ -1,0 +1,79 @@
+"""``biopilot control run``: the NMPC on one unit of a line served by another process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from biopilot.cli.main import app
+from biopilot.line.server import free_port
+from biopilot.store import Historian
+from biopilot.store.audit import AuditTrail
+
+runner = CliRunner()
+
+
+def test_control_run_drives_a_unit_of_a_served_twin(tmp_path: Path) -> None:
+    port = free_port()
+    serve = [
+        sys.executable,
+        "-m",
+        "biopilot.cli.main",
+        "twin",
+        "serve",
+        "--units",
+        "2",
+        "--speed",
+        "2000",
+        "--port",
+        str(port),
+    ]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    plant = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(6)  # the server listens
+        db = tmp_path / "ctrl.db"
+        res = runner.invoke(
+            app,
+            [
+                "control",
+                "run",
+                f"opc.tcp://127.0.0.1:{port}",
+                "--unit",
+                "BR-02",
+                "--units",
+                "2",
+                "--db",
+                str(db),
+                "--hours",
+                "13",
+                "--json",
+            ],
+        )
+    finally:
+        plant.terminate()
+        plant.wait(10)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    rows = out["decisions"]
+    assert len(rows) >= 2 and all(r["written"] >= 2 for r in rows)  # temperature and feed
+    assert all(r["plan"] in ("solved", "capped", "re-simulated") for r in rows), rows
+    with Historian(db) as h:
+        batches = h.list_batches()
+        assert [b.unit for b in batches] == ["BR-02"]  # only the controlled unit is ingested
+        assert len(h.read_tag(batches[0].id, "ph")) > 0
+        audit = [e for e in AuditTrail(h).entries() if e.action == "setpoint_change"]
+        assert len(audit) == len(rows) and audit[0].actor == "system:nmpc"
+
+
+def test_control_run_names_bad_input() -> None:
+    res = runner.invoke(app, ["control", "run", "http://127.0.0.1:1", "--json"])
+    assert res.exit_code != 0 and "opc.tcp://" in res.output
+    res = runner.invoke(app, ["control", "run", "opc.tcp://127.0.0.1:1", "--unit", "BR-09"])
+    assert res.exit_code != 0 and "BR-09" in res.output and "BR-01" in res.output
