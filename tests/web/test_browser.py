@@ -57,7 +57,7 @@ def page(server: str) -> Iterator[Any]:
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(20_000)
+        pg.set_default_timeout(60_000)  # generous: CI machines may be loaded
         pg.goto(server)
         yield pg
         browser.close()
