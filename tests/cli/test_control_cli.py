@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -77,3 +78,96 @@ def test_control_run_names_bad_input() -> None:
     assert res.exit_code != 0 and "opc.tcp://" in res.output
     res = runner.invoke(app, ["control", "run", "opc.tcp://127.0.0.1:1", "--unit", "BR-09"])
     assert res.exit_code != 0 and "BR-09" in res.output and "BR-01" in res.output
+
+
+def test_advisory_mode_writes_only_what_a_user_accepted(tmp_path: Path) -> None:
+    import threading
+
+    from biopilot.store.records import NewEvent
+    from biopilot.web.api_control import ACCEPT_KEY
+
+    port = free_port()
+    serve = [
+        sys.executable,
+        "-m",
+        "biopilot.cli.main",
+        "twin",
+        "serve",
+        "--units",
+        "1",
+        "--speed",
+        "1500",
+        "--port",
+        str(port),
+    ]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    plant = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    db = tmp_path / "advice.db"
+    result: dict[str, Any] = {}
+
+    def control() -> None:
+        result["res"] = runner.invoke(
+            app,
+            [
+                "control",
+                "run",
+                f"opc.tcp://127.0.0.1:{port}",
+                "--unit",
+                "BR-01",
+                "--units",
+                "1",
+                "--mode",
+                "advisory",
+                "--db",
+                str(db),
+                "--hours",
+                "13",
+                "--json",
+            ],
+        )
+
+    try:
+        time.sleep(6)
+        worker = threading.Thread(target=control)
+        worker.start()
+        accepted = None
+        deadline = time.monotonic() + 150
+        while accepted is None and time.monotonic() < deadline and worker.is_alive():
+            time.sleep(0.5)
+            if not db.exists():
+                continue
+            with Historian(db) as h:  # the cockpit's part: an operator accepts the advice
+                for b in h.list_batches():
+                    recs = [e for e in h.read_events(b.id) if "controller" in e.payload]
+                    if recs:
+                        accepted = recs[0].payload["controller"]["t_h"]
+                        h.write_events(
+                            b.id,
+                            "BR-01",
+                            [
+                                NewEvent(
+                                    time_utc=recs[0].time_utc,
+                                    kind="operation",
+                                    message="accepted",
+                                    payload={ACCEPT_KEY: {"t_h": accepted, "user": "operator"}},
+                                )
+                            ],
+                        )
+        worker.join(200)
+    finally:
+        plant.terminate()
+        plant.wait(10)
+    res = result["res"]
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)["decisions"]
+    assert accepted is not None and len(rows) >= 3
+    written = [r["batch h"] for r in rows if r["written"]]
+    # The accepted advice reached the plant; at the next, unaccepted one the unit was handed
+    # back to its recipe (NaN written); nothing else was written.
+    assert written == [accepted, accepted + 6.0]
+    assert all(r["mode"] == "advisory" for r in rows)
+    with Historian(db) as h:
+        audit = [e for e in AuditTrail(h).entries() if e.action == "setpoint_change"]
+        assert len(audit) == 2 and "accepted by operator" in audit[0].reason
+        assert audit[0].new_value["temperature_c"] > 30.0  # what was written, as written
+        assert audit[1].new_value == {"temperature_c": None, "feed": None}  # NaN: the recipe

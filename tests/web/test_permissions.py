@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,12 @@ from biopilot.web.auth import route_action
 BATCH, ALARM = "BR-01-S1", "ph.HI"
 OVERLAY_RECORD = 2  # conftest.py's QC result with a hologram overlay
 Body = Callable[[TestClient, Any], dict[str, Any] | None]
+
+
+@pytest.fixture
+def app(make_app: Callable[..., FastAPI], seeded: Path) -> FastAPI:
+    """The app over the seeded historian (it holds an advisory recommendation to accept)."""
+    return make_app()
 
 
 def digest(client: TestClient) -> str:
@@ -55,6 +62,9 @@ REQUESTS: dict[str, tuple[str, Body]] = {
         f"/api/batches/{BATCH}/disposition",
         lambda c, d: {"disposition": "pass", "reasons": ["all assays within limits"],
                       "reason": "QC review complete"}),
+    "POST /api/batches/{ref}/controller/accept": (
+        f"/api/batches/{BATCH}/controller/accept",
+        lambda c, d: {"t_h": 132.0, "reason": "bolus agrees with the at-line glucose"}),
     "POST /api/specifications": (
         "/api/specifications",
         lambda c, d: {"specification": {"product": "demo-cells", "version": "2",
@@ -77,6 +87,7 @@ EXPECTED_ACTION = {op: Action.READ for op in REQUESTS} | {
     "POST /api/batches/{ref}/alarms/{alarm}/acknowledge": Action.ACKNOWLEDGE_ALARM,
     "POST /api/batches/{ref}/records": Action.RECORD_QC_RESULT,
     "POST /api/batches/{ref}/disposition": Action.RECORD_QC_RESULT,
+    "POST /api/batches/{ref}/controller/accept": Action.CHANGE_SETPOINT,
     "POST /api/specifications": Action.CHANGE_SPECIFICATION,
     "POST /api/batches/{ref}/signatures": Action.RELEASE_BATCH,
     "GET /api/users": Action.MANAGE_USERS,
@@ -90,6 +101,7 @@ AUDITED = {
     "POST /api/batches/{ref}/alarms/{alarm}/acknowledge": "alarm_acknowledge",
     "POST /api/batches/{ref}/records": "comment_add",
     "POST /api/batches/{ref}/disposition": "qc_disposition",
+    "POST /api/batches/{ref}/controller/accept": "recommendation_accept",
     "POST /api/specifications": "specification_create",
     "POST /api/batches/{ref}/signatures": "e_signature",
     "POST /api/users": "user_create",

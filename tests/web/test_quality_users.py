@@ -150,3 +150,18 @@ def test_user_changes_that_are_refused(login: Callable[[str], TestClient]) -> No
     assert r.status_code == 422 and "body.password" in r.text
     r = login("qa_approver").get("/api/users")
     assert r.status_code == 403 and "manage_users" in r.json()["detail"]
+
+
+def test_an_advisory_recommendation_is_accepted_once_by_an_authorised_user(
+    seeded: Path, login: Callable[[str], TestClient],
+) -> None:
+    url = f"/api/batches/{BATCH}/controller/accept"
+    assert login("qc_analyst").post(url, json={"t_h": 132.0, "reason": "x" * 5}).status_code == 403
+    operator = login("operator")  # the same client, now the operator's session
+    stale = operator.post(url, json={"t_h": 126.0, "reason": "looks right"})
+    assert stale.status_code == 409 and "132" in stale.json()["detail"]
+    ok = operator.post(url, json={"t_h": 132.0, "reason": "bolus agrees with at-line glucose"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["accepted"]["setpoints"]["feed_bolus_l"] == 12.5
+    again = login("process_engineer").post(url, json={"t_h": 132.0, "reason": "me too"})
+    assert again.status_code == 409 and "already accepted by operator" in again.json()["detail"]

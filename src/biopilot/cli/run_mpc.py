@@ -24,6 +24,7 @@ from biopilot.store.audit import AuditTrail
 from biopilot.store.records import NewEvent
 from biopilot.twin import Recipe, default_recipe
 from biopilot.twin.process import recipe_state0
+from biopilot.web.api_control import ACCEPT_KEY
 
 __all__ = ["MPC_ACTOR", "mpc_task", "primed_controller"]
 
@@ -98,11 +99,28 @@ async def _drive(
     harvest_h = loop.controller.recipe.harvest_h
     while not ctx.stop.is_set() and loop.next_h < harvest_h - 1e-9:
         step = await loop.tick()
+        pending = loop.controller.pending
+        if step is None and pending is not None:  # advisory: has someone accepted it?
+            user = await asyncio.to_thread(_accepted_by, ctx, loop.unit, pending.t_h)
+            if user is not None:
+                step = await loop.accept(user)
         if step is not None:
             when = await session.plant_time()
             await asyncio.to_thread(_record, ctx, loop, step, monitor, audit, when)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ctx.stop.wait(), 0.2)
+
+
+def _accepted_by(ctx: LineContext, unit: str, t_h: float) -> str | None:
+    """Who accepted the recommendation of batch hour ``t_h`` in the cockpit, if anyone."""
+    batch = ctx.monitor.batch_of(unit)
+    if batch is None:
+        return None
+    for e in ctx.historian.read_events(batch_id=batch, kinds=["operation"]):
+        got = e.payload.get(ACCEPT_KEY)
+        if isinstance(got, dict) and got.get("t_h") == t_h:
+            return str(got.get("user"))
+    return None
 
 
 def _record(
@@ -115,7 +133,7 @@ def _record(
 ) -> None:
     """Tell the estimator, store the decision as an event, audit the setpoint change."""
     d, unit = step.decision, loop.unit
-    sp = d.setpoints if step.error is None and d.inputs is not None else None
+    sp = d.setpoints if step.error is None and step.written and d.setpoints is not None else None
     if sp is not None:
         recipe = loop.controller.recipe
         bolus_medium, feed_medium = loop.controller.media_names
@@ -159,11 +177,9 @@ def _record(
     batch = ctx.monitor.batch_of(unit)
     ctx.historian.write_events(batch, unit, [event])
     if step.written:
+        why = f"NMPC {d.mode} mode, decision at batch hour {d.t_h:g}"
+        if d.inputs is None and step.alarm is None and loop.controller.accepted:
+            why += f", accepted by {loop.controller.accepted[-1][1]}"
         audit.record(
-            MPC_ACTOR,
-            "setpoint_change",
-            "unit",
-            unit,
-            reason=f"NMPC {d.mode} mode, decision at batch hour {d.t_h:g}",
-            new=payload["setpoints"],
+            MPC_ACTOR, "setpoint_change", "unit", unit, reason=why, new=payload["written"]
         )

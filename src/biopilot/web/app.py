@@ -2,7 +2,8 @@
 
 Routers: sessions (:mod:`~biopilot.web.auth`), reads (:mod:`~biopilot.web.api_read`), alarm
 acknowledgement, records and e-signatures (:mod:`~biopilot.web.api_write`), specifications
-and QC dispositions (:mod:`~biopilot.web.api_quality`), user accounts
+and QC dispositions (:mod:`~biopilot.web.api_quality`), the controller's recommendations
+(:mod:`~biopilot.web.api_control`), user accounts
 (:mod:`~biopilot.web.api_users`), the unit panels (:mod:`~biopilot.web.api_panels`) and the
 live stream (:mod:`~biopilot.web.live`).
 
@@ -34,7 +35,16 @@ from biopilot.store.audit import AuditTrail
 from biopilot.store.permissions import AuthenticationError, PermissionDenied
 from biopilot.store.signatures import SignatureRefused
 from biopilot.store.users import UserStore
-from biopilot.web import api_panels, api_quality, api_read, api_users, api_write, auth, live
+from biopilot.web import (
+    api_control,
+    api_panels,
+    api_quality,
+    api_read,
+    api_users,
+    api_write,
+    auth,
+    live,
+)
 from biopilot.web.auth import route_action
 from biopilot.web.context import WebContext
 from biopilot.web.panels import DeployedModels
@@ -74,7 +84,7 @@ def create_app(
     app.state.ctx = WebContext(historian, users, audit, live_interval_s, live_max_s,
                                models=DeployedModels(mspc_model))
     routers = (auth.router, api_read.router, api_write.router, api_quality.router,
-               api_users.router, api_panels.router, live.router)
+               api_users.router, api_panels.router, api_control.router, live.router)
     for router in routers:
         app.include_router(router)
     _document_actions(app)

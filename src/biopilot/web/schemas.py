@@ -100,3 +100,10 @@ class UserChangeBody(_Body):
     unlock: bool = False
     password: str | None = Field(default=None, min_length=8, max_length=256)
     reason: str = _reason()
+
+
+class AcceptBody(_Body):
+    """Which controller recommendation is accepted (its batch hour) and why."""
+
+    t_h: float = Field(ge=0, le=10_000, description="batch hour of the recommendation")
+    reason: str = Field(min_length=3, max_length=2000)

@@ -106,7 +106,25 @@ function renderController(c) {
   ] : [];
   $("controller-rec").tBodies[0].replaceChildren(...rows.map(([k, v]) =>
     el("tr", {}, el("th", {}, k), el("td", {}, v))));
+  const form = $("controller-accept");
+  form.hidden = !(r && c.mode === "advisory");
+  form.dataset.th = r ? String(r.t_h) : "";
 }
+
+// Accept the advisory recommendation: the controller of the unit reads the acceptance from
+// the historian and writes the setpoints (the server checks the role and audits it).
+$("controller-accept").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  try {
+    const r = await api("POST", `/api/batches/${encodeURIComponent(state.batch)}/controller/accept`,
+      { t_h: Number(form.dataset.th), reason: $("controller-reason").value });
+    $("controller-accept-msg").textContent =
+      `accepted by ${r.accepted.user} (audit #${r.audit_seq})`;
+  } catch (err) {
+    $("controller-accept-msg").textContent = err.message;
+  }
+});
 
 function renderQc(q) {
   const d = q.disposition;

@@ -1,0 +1,59 @@
+"""Accepting the controller's advisory recommendation: an authorised, audited operator decision.
+
+The cockpit and the controller share the historian: the acceptance is a batch event
+(``payload.controller_accept``) that the control loop of the unit reads and applies (see
+:mod:`biopilot.cli.run_mpc`). Only the latest advisory recommendation can be accepted, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from biopilot.store.permissions import Action, User
+from biopilot.web.api_read import batch_ref
+from biopilot.web.auth import require
+from biopilot.web.context import WebContext, get_ctx
+from biopilot.web.panels import controller_state
+from biopilot.web.schemas import AcceptBody
+
+__all__ = ["ACCEPT_KEY", "router"]
+
+router = APIRouter(prefix="/api", tags=["write"])
+#: Payload key of an acceptance event (read by the control loop).
+ACCEPT_KEY = "controller_accept"
+
+
+@router.post("/batches/{ref}/controller/accept",
+             summary="Accept the controller's advisory recommendation (written to the plant)")
+def accept(
+    ref: str,
+    body: AcceptBody,
+    ctx: WebContext = Depends(get_ctx),
+    user: User = Depends(require(Action.CHANGE_SETPOINT)),
+) -> dict[str, Any]:
+    """Record the acceptance and its audit entry; 409 if that recommendation is not pending."""
+    h = ctx.historian
+    info = h.batch(batch_ref(ref))
+    rec = controller_state(h, info.id)["recommendation"]
+    if rec is None or rec.get("mode") != "advisory":
+        raise HTTPException(409, f"batch {info.code!r} has no advisory recommendation to accept")
+    if abs(float(rec["t_h"]) - body.t_h) > 1e-6:
+        raise HTTPException(409, f"the pending recommendation is for batch hour {rec['t_h']:g}, "
+                                 f"not {body.t_h:g}")
+    done = [e for e in h.read_events(batch_id=info.id, kinds=["operation"])
+            if (e.payload.get(ACCEPT_KEY) or {}).get("t_h") == body.t_h]
+    if done:
+        raise HTTPException(409, f"the recommendation for batch hour {body.t_h:g} was already "
+                                 f"accepted by {done[0].payload[ACCEPT_KEY]['user']}")
+    now = ctx.audit.clock()
+    entry = ctx.audit.record(user.username, "recommendation_accept", "batch", info.code,
+                             reason=body.reason, new=rec["setpoints"])
+    accepted = {"t_h": body.t_h, "user": user.username, "reason": body.reason,
+                "setpoints": rec["setpoints"]}
+    h.write_events(info.id, info.unit, [{
+        "time_utc": now, "kind": "operation", "severity": "info",
+        "message": f"NMPC recommendation for batch hour {body.t_h:g} accepted by "
+                   f"{user.username}", "payload": {ACCEPT_KEY: accepted}}])
+    return {"accepted": accepted, "audit_seq": entry.seq}
