@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,50 +19,34 @@ from biopilot.cli.main import app
 from biopilot.line.server import free_port
 from biopilot.store import Historian
 from biopilot.store.audit import AuditTrail
+from biopilot.store.records import NewEvent
+from biopilot.web.api_control import ACCEPT_KEY
 
 runner = CliRunner()
 
 
-def test_control_run_drives_a_unit_of_a_served_twin(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def served_twin(units: int, speed: float) -> Iterator[str]:
+    """A twin line served by ``biopilot twin serve`` in another process; yields its URL."""
     port = free_port()
-    serve = [
-        sys.executable,
-        "-m",
-        "biopilot.cli.main",
-        "twin",
-        "serve",
-        "--units",
-        "2",
-        "--speed",
-        "2000",
-        "--port",
-        str(port),
-    ]
+    serve = [sys.executable, "-m", "biopilot.cli.main", "twin", "serve", "--units", str(units),
+             "--speed", str(speed), "--port", str(port)]
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     plant = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         time.sleep(6)  # the server listens
-        db = tmp_path / "ctrl.db"
-        res = runner.invoke(
-            app,
-            [
-                "control",
-                "run",
-                f"opc.tcp://127.0.0.1:{port}",
-                "--unit",
-                "BR-02",
-                "--units",
-                "2",
-                "--db",
-                str(db),
-                "--hours",
-                "13",
-                "--json",
-            ],
-        )
+        yield f"opc.tcp://127.0.0.1:{port}"
     finally:
         plant.terminate()
         plant.wait(10)
+
+
+def test_control_run_drives_a_unit_of_a_served_twin(tmp_path: Path) -> None:
+    db = tmp_path / "ctrl.db"
+    with served_twin(units=2, speed=2000) as url:
+        args = ["control", "run", url, "--unit", "BR-02", "--units", "2", "--db", str(db),
+                "--hours", "13", "--json"]  # fmt: skip
+        res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     rows = out["decisions"]
@@ -73,6 +60,20 @@ def test_control_run_drives_a_unit_of_a_served_twin(tmp_path: Path) -> None:
         assert len(audit) == len(rows) and audit[0].actor == "system:nmpc"
 
 
+def _accept_first_advice(db: Path) -> float | None:
+    """Record an operator's acceptance of the first stored recommendation (as the cockpit does)."""
+    with Historian(db) as h:
+        for b in h.list_batches():
+            recs = [e for e in h.read_events(b.id) if "controller" in e.payload]
+            if recs:
+                t_h = float(recs[0].payload["controller"]["t_h"])
+                accept = {ACCEPT_KEY: {"t_h": t_h, "user": "operator"}}
+                h.write_events(b.id, b.unit, [NewEvent(time_utc=recs[0].time_utc,
+                               kind="operation", message="accepted", payload=accept)])
+                return t_h
+    return None
+
+
 def test_control_run_names_bad_input() -> None:
     res = runner.invoke(app, ["control", "run", "http://127.0.0.1:1", "--json"])
     assert res.exit_code != 0 and "opc.tcp://" in res.output
@@ -81,82 +82,20 @@ def test_control_run_names_bad_input() -> None:
 
 
 def test_advisory_mode_writes_only_what_a_user_accepted(tmp_path: Path) -> None:
-    import threading
-
-    from biopilot.store.records import NewEvent
-    from biopilot.web.api_control import ACCEPT_KEY
-
-    port = free_port()
-    serve = [
-        sys.executable,
-        "-m",
-        "biopilot.cli.main",
-        "twin",
-        "serve",
-        "--units",
-        "1",
-        "--speed",
-        "1500",
-        "--port",
-        str(port),
-    ]
-    env = os.environ | {"OMP_NUM_THREADS": "1"}
-    plant = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = tmp_path / "advice.db"
     result: dict[str, Any] = {}
-
-    def control() -> None:
-        result["res"] = runner.invoke(
-            app,
-            [
-                "control",
-                "run",
-                f"opc.tcp://127.0.0.1:{port}",
-                "--unit",
-                "BR-01",
-                "--units",
-                "1",
-                "--mode",
-                "advisory",
-                "--db",
-                str(db),
-                "--hours",
-                "13",
-                "--json",
-            ],
-        )
-
-    try:
-        time.sleep(6)
-        worker = threading.Thread(target=control)
+    accepted = None
+    with served_twin(units=1, speed=1500) as url:
+        args = ["control", "run", url, "--unit", "BR-01", "--units", "1", "--mode", "advisory",
+                "--db", str(db), "--hours", "13", "--json"]  # fmt: skip
+        worker = threading.Thread(target=lambda: result.update(res=runner.invoke(app, args)))
         worker.start()
-        accepted = None
         deadline = time.monotonic() + 150
         while accepted is None and time.monotonic() < deadline and worker.is_alive():
             time.sleep(0.5)
-            if not db.exists():
-                continue
-            with Historian(db) as h:  # the cockpit's part: an operator accepts the advice
-                for b in h.list_batches():
-                    recs = [e for e in h.read_events(b.id) if "controller" in e.payload]
-                    if recs:
-                        accepted = recs[0].payload["controller"]["t_h"]
-                        h.write_events(
-                            b.id,
-                            "BR-01",
-                            [
-                                NewEvent(
-                                    time_utc=recs[0].time_utc,
-                                    kind="operation",
-                                    message="accepted",
-                                    payload={ACCEPT_KEY: {"t_h": accepted, "user": "operator"}},
-                                )
-                            ],
-                        )
+            if db.exists():
+                accepted = _accept_first_advice(db)  # the cockpit's part: an operator accepts
         worker.join(200)
-    finally:
-        plant.terminate()
-        plant.wait(10)
     res = result["res"]
     assert res.exit_code == 0, res.output
     rows = json.loads(res.stdout)["decisions"]
