@@ -52,7 +52,14 @@ def test_run_serves_records_monitors_and_reports_the_line(tmp_path: Path) -> Non
         assert len(decisions) >= 2 and [d["t_h"] for d in decisions[:2]] == [0.0, 6.0]
         assert all(d["error"] is None and "temperature_c" in d["written"] for d in decisions)
         assert actions.count("setpoint_change") == len(decisions)
+    # The imaging incubator: each batch's harvest sample analysed and filed as QC with overlay.
+    assert [q["unit"] for q in out["imaging_qc"]] == ["BR-01", "BR-02", "BR-03"]
+    assert all(q["cells"] > 100 and 0.8 < q["viability (imaging)"] < 1.0 for q in out["imaging_qc"])
+    with Historian(tmp_path / "line.db") as h:
+        qc = [r for b in h.list_batches() for r in h.read_records(b.id) if r.kind == "qc_result"]
+        assert len(qc) == 3 and all(r.body["overlay_png_base64"] for r in qc)
     page = Path(out["report"]).read_text(encoding="utf-8")
+    assert "Imaging QC" in page
     assert "id='mspc'" in page and "probe checks T2" in page and "id='estimates'" in page
     assert Path(out["mspc_model"]).is_file() and Path(out["soft_sensor_model"]).is_file()
 

@@ -230,24 +230,10 @@ def train(
 
 def write_overlay(analysis: FrameAnalysis, path: Path) -> Path:
     """PNG of the phase with cell contours coloured by class (green live, red dead, blue diff.)."""
-    import numpy as np
-    from skimage.io import imsave
-    from skimage.segmentation import find_boundaries
+    from biopilot.imaging.overlay import overlay_png
 
-    phase = analysis.phase_rad
-    hi = float(np.percentile(phase, 99.5)) or 1.0
-    grey = (np.clip(phase / hi, 0, 1) * 200).astype(np.uint8)
-    rgb = np.repeat(grey[..., None], 3, axis=2)
-    cells = analysis.cells
-    colour = np.zeros((int(analysis.labels.max()) + 1, 3), np.uint8)
-    lab = cells["label"].to_numpy()
-    colour[lab] = (40, 220, 40)
-    colour[lab[cells["differentiated"].to_numpy(bool)]] = (60, 140, 255)
-    colour[lab[~cells["alive"].to_numpy(bool)]] = (255, 40, 40)
-    edge = find_boundaries(analysis.labels, mode="inner")
-    rgb[edge] = colour[analysis.labels[edge]]
     path.parent.mkdir(parents=True, exist_ok=True)
-    imsave(path, rgb, check_contrast=False)
+    path.write_bytes(overlay_png(analysis))
     return path
 
 

@@ -164,8 +164,10 @@ def run_demo(
                 asyncio.run(plant.stop(timeout_s=5.0))
     files = _save_models(models, out, db)
     units = _unit_rows(db, result, plan)
-    report = _report(db, result, units, out / "report.html")
-    return _summary(db, report, files, result, units, startup_s, time.monotonic() - t0, speed)
+    qc = _imaging(db, result, quiet)
+    report = _report(db, result, units, out / "report.html", qc)
+    summary = _summary(db, report, files, result, units, startup_s, time.monotonic() - t0, speed)
+    return summary | {"imaging_qc": qc}
 
 
 def _mpc(unit: str, quiet: bool) -> LineTask:
@@ -240,7 +242,21 @@ def _save_models(models: Any, out: Path, db: Path) -> dict[str, str]:
     return {"mspc_model": str(mspc), "soft_sensor_model": str(soft)}
 
 
-def _report(db: Path, result: LiveResult, units: list[dict[str, Any]], path: Path) -> Path:
+def _imaging(db: Path, result: LiveResult, quiet: bool) -> list[dict[str, Any]]:
+    """Image each batch's harvest sample in the imaging incubator and file the QC results."""
+    from biopilot.cli.run_imaging import image_harvest_samples
+    from biopilot.store import Historian
+
+    if not quiet:
+        console.print("imaging incubator: harvest samples on the lens-free sensor...")
+    with Historian(db) as historian:
+        return image_harvest_samples(historian, result.batch_ids)
+
+
+def _report(
+    db: Path, result: LiveResult, units: list[dict[str, Any]], path: Path,
+    qc: list[dict[str, Any]],
+) -> Path:
     import pandas as pd
 
     from biopilot.store import Historian
@@ -251,7 +267,9 @@ def _report(db: Path, result: LiveResult, units: list[dict[str, Any]], path: Pat
     with Historian(db) as historian:
         return write_report(historian, list(result.batch_ids.values()), path,
                             title="biopilot demo line: 3 x 2000 L CHO fed-batch, live over OPC UA",
-                            summary=pd.DataFrame(units))
+                            summary=pd.DataFrame(units),
+                            extra_sections=[("Imaging QC: harvest samples (lens-free holography)",
+                                             pd.DataFrame(qc).to_html(index=False, border=0))])
 
 
 def _unit_rows(db: Path, result: LiveResult, plan: Any) -> list[dict[str, Any]]:
@@ -309,6 +327,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
                 summary["units"], shown)
     for u in summary["units"]:
         console.print(f"{u['unit']} alarms raised: {u['alarms raised']}", highlight=False)
+    print_table("Imaging QC: harvest samples on the lens-free sensor", summary["imaging_qc"])
     missing = summary["missing_samples"]
     state = "[green]nothing lost[/]" if not missing else f"[bold red]{missing} samples missing[/]"
     console.print(
