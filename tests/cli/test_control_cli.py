@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -34,7 +35,12 @@ def served_twin(units: int, speed: float) -> Iterator[str]:
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     plant = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        time.sleep(6)  # the server listens
+        deadline = time.monotonic() + 90  # a cold interpreter (fresh venv) imports slowly
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            assert plant.poll() is None, plant.stderr.read().decode() if plant.stderr else ""
+            time.sleep(0.5)
         yield f"opc.tcp://127.0.0.1:{port}"
     finally:
         plant.terminate()

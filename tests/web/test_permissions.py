@@ -65,6 +65,9 @@ REQUESTS: dict[str, tuple[str, Body]] = {
     "POST /api/batches/{ref}/controller/accept": (
         f"/api/batches/{BATCH}/controller/accept",
         lambda c, d: {"t_h": 132.0, "reason": "bolus agrees with the at-line glucose"}),
+    "POST /api/batches/{ref}/controller/mode": (
+        f"/api/batches/{BATCH}/controller/mode",
+        lambda c, d: {"mode": "manual", "reason": "probe maintenance on this unit"}),
     "POST /api/specifications": (
         "/api/specifications",
         lambda c, d: {"specification": {"product": "demo-cells", "version": "2",
@@ -88,6 +91,7 @@ EXPECTED_ACTION = {op: Action.READ for op in REQUESTS} | {
     "POST /api/batches/{ref}/records": Action.RECORD_QC_RESULT,
     "POST /api/batches/{ref}/disposition": Action.RECORD_QC_RESULT,
     "POST /api/batches/{ref}/controller/accept": Action.CHANGE_SETPOINT,
+    "POST /api/batches/{ref}/controller/mode": Action.SWITCH_MODE_MANUAL,
     "POST /api/specifications": Action.CHANGE_SPECIFICATION,
     "POST /api/batches/{ref}/signatures": Action.RELEASE_BATCH,
     "GET /api/users": Action.MANAGE_USERS,
@@ -102,6 +106,7 @@ AUDITED = {
     "POST /api/batches/{ref}/records": "comment_add",
     "POST /api/batches/{ref}/disposition": "qc_disposition",
     "POST /api/batches/{ref}/controller/accept": "recommendation_accept",
+    "POST /api/batches/{ref}/controller/mode": "controller_mode_change",
     "POST /api/specifications": "specification_create",
     "POST /api/batches/{ref}/signatures": "e_signature",
     "POST /api/users": "user_create",

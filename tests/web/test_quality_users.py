@@ -165,3 +165,20 @@ def test_an_advisory_recommendation_is_accepted_once_by_an_authorised_user(
     assert ok.json()["accepted"]["setpoints"]["feed_bolus_l"] == 12.5
     again = login("process_engineer").post(url, json={"t_h": 132.0, "reason": "me too"})
     assert again.status_code == 409 and "already accepted by operator" in again.json()["detail"]
+
+
+def test_only_a_process_engineer_switches_the_controller_to_automatic(
+    seeded: Path, login: Callable[[str], TestClient],
+) -> None:
+    url = f"/api/batches/{BATCH}/controller/mode"
+    body = {"mode": "automatic", "reason": "model validated on the last three batches"}
+    refused = login("operator").post(url, json=body)
+    assert refused.status_code == 403 and "switch_mode_automatic" in refused.json()["detail"]
+    assert login("operator").post(url, json={**body, "mode": "manual"}).status_code == 200
+    engineer = login("process_engineer")
+    ok = engineer.post(url, json=body)
+    assert ok.status_code == 200 and ok.json()["previous"] == "advisory"
+    entries = engineer.get("/api/audit?start_seq=1&limit=5000").json()["entries"]
+    switch = [e for e in entries if e["action"] == "controller_mode_change"]
+    assert [e["actor"] for e in switch] == ["operator", "engineer"]
+    assert switch[-1]["new_value"] == {"mode": "automatic"}

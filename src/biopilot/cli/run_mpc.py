@@ -18,13 +18,13 @@ from typing import Any, cast
 from asyncua import Client, ua
 
 from biopilot.cli.run_live import LineContext, LineTask
-from biopilot.control import Controller, ControlLoop, LoopStep, make_problem
+from biopilot.control import Controller, ControlLoop, ControlMode, LoopStep, make_problem
 from biopilot.line.address_space import node_text
 from biopilot.store.audit import AuditTrail
 from biopilot.store.records import NewEvent
 from biopilot.twin import Recipe, default_recipe
 from biopilot.twin.process import recipe_state0
-from biopilot.web.api_control import ACCEPT_KEY
+from biopilot.web.api_control import ACCEPT_KEY, MODE_KEY
 
 __all__ = ["MPC_ACTOR", "mpc_task", "primed_controller"]
 
@@ -97,30 +97,56 @@ async def _drive(
     ctx: LineContext, loop: ControlLoop, session: _Session, monitor: Any, audit: AuditTrail
 ) -> None:
     harvest_h = loop.controller.recipe.harvest_h
+    seen, polled = 0, 0.0
     while not ctx.stop.is_set() and loop.next_h < harvest_h - 1e-9:
+        now = asyncio.get_running_loop().time()
+        if now - polled >= 1.0:  # the cockpit's decisions, through the historian
+            polled = now
+            decisions, seen = await asyncio.to_thread(_operator_events, ctx, loop.unit, seen)
+            for kind, body in decisions:
+                pending = loop.controller.pending
+                if kind == MODE_KEY:
+                    loop.controller.mode = ControlMode(body["mode"])
+                    _log.info("%s: controller %s by %s", loop.unit, body["mode"], body["user"])
+                elif pending is not None and body.get("t_h") == pending.t_h:
+                    accepted = await loop.accept(body["user"])
+                    await _apply(ctx, loop, session, monitor, audit, accepted)
         step = await loop.tick()
-        pending = loop.controller.pending
-        if step is None and pending is not None:  # advisory: has someone accepted it?
-            user = await asyncio.to_thread(_accepted_by, ctx, loop.unit, pending.t_h)
-            if user is not None:
-                step = await loop.accept(user)
         if step is not None:
-            when = await session.plant_time()
-            await asyncio.to_thread(_record, ctx, loop, step, monitor, audit, when)
+            await _apply(ctx, loop, session, monitor, audit, step)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ctx.stop.wait(), 0.2)
 
 
-def _accepted_by(ctx: LineContext, unit: str, t_h: float) -> str | None:
-    """Who accepted the recommendation of batch hour ``t_h`` in the cockpit, if anyone."""
+async def _apply(
+    ctx: LineContext,
+    loop: ControlLoop,
+    session: _Session,
+    monitor: Any,
+    audit: AuditTrail,
+    step: LoopStep,
+) -> None:
+    """Record a step at the plant's time (estimator, event, audit)."""
+    when = await session.plant_time()
+    await asyncio.to_thread(_record, ctx, loop, step, monitor, audit, when)
+
+
+def _operator_events(
+    ctx: LineContext, unit: str, after_id: int
+) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+    """The cockpit's controller decisions on ``unit`` stored after event ``after_id``."""
     batch = ctx.monitor.batch_of(unit)
     if batch is None:
-        return None
+        return [], after_id
+    out, last = [], after_id
     for e in ctx.historian.read_events(batch_id=batch, kinds=["operation"]):
-        got = e.payload.get(ACCEPT_KEY)
-        if isinstance(got, dict) and got.get("t_h") == t_h:
-            return str(got.get("user"))
-    return None
+        if e.id <= after_id:
+            continue
+        last = max(last, e.id)
+        for key in (MODE_KEY, ACCEPT_KEY):
+            if isinstance(e.payload.get(key), dict):
+                out.append((key, e.payload[key]))
+    return out, last
 
 
 def _record(
@@ -180,6 +206,4 @@ def _record(
         why = f"NMPC {d.mode} mode, decision at batch hour {d.t_h:g}"
         if d.inputs is None and step.alarm is None and loop.controller.accepted:
             why += f", accepted by {loop.controller.accepted[-1][1]}"
-        audit.record(
-            MPC_ACTOR, "setpoint_change", "unit", unit, reason=why, new=payload["written"]
-        )
+        audit.record(MPC_ACTOR, "setpoint_change", "unit", unit, reason=why, new=payload["written"])

@@ -107,3 +107,10 @@ class AcceptBody(_Body):
 
     t_h: float = Field(ge=0, le=10_000, description="batch hour of the recommendation")
     reason: str = Field(min_length=3, max_length=2000)
+
+
+class ModeBody(_Body):
+    """The controller mode to switch to, and why."""
+
+    mode: Literal["manual", "advisory", "automatic"]
+    reason: str = Field(min_length=3, max_length=2000)

@@ -150,3 +150,16 @@ function renderQc(q) {
       el("td", {}, r.author || "—"), el("td", {}, what), el("td", { class: "note" }, values), overlay);
   }));
 }
+
+// Switch the controller's mode (the server checks the role: automatic needs an engineer).
+$("controller-mode-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const r = await api("POST", `/api/batches/${encodeURIComponent(state.batch)}/controller/mode`,
+      { mode: $("controller-mode-select").value, reason: $("controller-mode-reason").value });
+    $("controller-mode-msg").textContent =
+      `switched to ${r.switched.mode} by ${r.switched.user} (audit #${r.audit_seq})`;
+  } catch (err) {
+    $("controller-mode-msg").textContent = err.message;
+  }
+});
