@@ -47,6 +47,11 @@ def test_frames_are_filed_and_pooled(store):
     records = store.read_records(store.batch("B-001").id, "qc_result")
     assert [r.body["source"] for r in records] == ["a.tiff", "b.tiff"]
     assert batch_qc(store, "B-001").viability == pytest.approx(1400 / 2000)
+    from biopilot.store.audit import AuditTrail
+
+    audit = [e for e in AuditTrail(store).entries() if e.action == "qc_result_add"]
+    assert [(e.actor, e.new_value["source"]) for e in audit] == [("qa", "a.tiff"), ("qa", "b.tiff")]
+    assert audit[0].reason == "imaging QC of a.tiff"
 
 
 def test_release_records_the_disposition_with_reasons(store):

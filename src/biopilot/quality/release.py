@@ -7,6 +7,7 @@ from typing import Any
 from biopilot.quality.attributes import QCAttributes, batch_attributes
 from biopilot.quality.spec import Decision, Spec, evaluate
 from biopilot.store import Historian
+from biopilot.store.audit import AuditTrail
 
 __all__ = ["QC_KIND", "RELEASE_KIND", "batch_qc", "record_qc", "release_batch"]
 
@@ -22,8 +23,9 @@ def record_qc(
     author: str,
     source: str,
     extra: dict[str, Any] | None = None,
+    reason: str | None = None,
 ) -> int:
-    """File the QC attributes of one frame as a ``qc_result`` record of the batch.
+    """File the QC attributes of one frame as a ``qc_result`` record of the batch (audited).
 
     Parameters
     ----------
@@ -39,6 +41,8 @@ def record_qc(
         What was measured (e.g. the hologram file name).
     extra : dict, optional
         More JSON fields (optics, z, timings...).
+    reason : str, optional
+        Why, for the audit trail (default: the QC of ``source``).
 
     Returns
     -------
@@ -50,14 +54,18 @@ def record_qc(
     biopilot.store.UnknownBatchError
         If the batch is not in the store.
     """
-    batch_id = historian.batch(batch).id
+    info = historian.batch(batch)
     body = {
         "method": "holographic_imaging",
         "source": source,
         "attributes": qc.as_dict(),
         **(extra or {}),
     }
-    return historian.add_record(batch_id, QC_KIND, body, author)
+    rid = historian.add_record(info.id, QC_KIND, body, author)
+    AuditTrail(historian).record(author, "qc_result_add", "batch", info.code,
+                                 reason=reason or f"imaging QC of {source}",
+                                 new={"record_id": rid, "source": source})
+    return rid
 
 
 def batch_qc(historian: Historian, batch: int | str) -> QCAttributes:
