@@ -20,9 +20,17 @@ def main() -> None:
         files = [f for f in files if any(n in f.stem for n in names)]
     print(f"machine: {platform.node()} {platform.machine()} {platform.processor() or ''}".strip())
     print(f"python {platform.python_version()}, numpy {np.__version__}")
+    failed = []
     for f in files:
         print(f"\n=== {f.stem} ===", flush=True)
-        runpy.run_path(str(f), run_name="__main__")
+        sys.argv = [str(f)]  # each benchmark parses its own (default) options
+        try:
+            runpy.run_path(str(f), run_name="__main__")
+        except SystemExit as done:  # a benchmark's main() may exit; the others still run
+            if done.code not in (0, None):
+                failed.append(f"{f.stem} (exit {done.code})")
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
