@@ -57,7 +57,9 @@ def test_control_run_drives_a_unit_of_a_served_twin(tmp_path: Path) -> None:
     out = json.loads(res.stdout)
     rows = out["decisions"]
     assert len(rows) >= 2 and all(r["written"] >= 2 for r in rows)  # temperature and feed
-    assert all(r["plan"] in ("solved", "capped", "re-simulated") for r in rows), rows
+    # A late solve (a loaded machine) falls back to the recipe, still written, reason named.
+    assert all(r["plan"] in ("solved", "capped", "re-simulated", "fallback") for r in rows), rows
+    assert all(r["error"] for r in rows if r["plan"] == "fallback")
     with Historian(db) as h:
         batches = h.list_batches()
         assert [b.unit for b in batches] == ["BR-02"]  # only the controlled unit is ingested
@@ -70,7 +72,8 @@ def _accept_first_advice(db: Path) -> float | None:
     """Record an operator's acceptance of the first stored recommendation (as the cockpit does)."""
     with Historian(db) as h:
         for b in h.list_batches():
-            recs = [e for e in h.read_events(b.id) if "controller" in e.payload]
+            recs = [e for e in h.read_events(b.id)
+                    if (e.payload.get("controller") or {}).get("setpoints")]  # not a fallback
             if recs:
                 t_h = float(recs[0].payload["controller"]["t_h"])
                 accept = {ACCEPT_KEY: {"t_h": t_h, "user": "operator"}}
@@ -109,7 +112,7 @@ def test_advisory_mode_writes_only_what_a_user_accepted(tmp_path: Path) -> None:
     written = [r["batch h"] for r in rows if r["written"]]
     # The accepted advice reached the plant; at the next, unaccepted one the unit was handed
     # back to its recipe (NaN written); nothing else was written.
-    assert written == [accepted, accepted + 6.0]
+    assert len(written) == 2 and written[0] == accepted and written[1] > accepted
     assert all(r["mode"] == "advisory" for r in rows)
     with Historian(db) as h:
         audit = [e for e in AuditTrail(h).entries() if e.action == "setpoint_change"]

@@ -49,7 +49,9 @@ def test_run_serves_records_monitors_and_reports_the_line(tmp_path: Path) -> Non
         br02 = next(b for b in h.list_batches() if b.unit == "BR-02")
         decisions = [e.payload["controller"] for e in h.read_events(br02.id)
                      if "controller" in e.payload]
-        assert len(decisions) >= 2 and [d["t_h"] for d in decisions[:2]] == [0.0, 6.0]
+        hours = [d["t_h"] for d in decisions]  # a loaded machine may skip a slot, never repeat
+        assert len(hours) >= 2 and hours[0] == 0.0 and all(h % 6.0 == 0.0 for h in hours)
+        assert hours == sorted(set(hours))
         assert all(d["error"] is None and "temperature_c" in d["written"] for d in decisions)
         assert actions.count("setpoint_change") == len(decisions)
     # The imaging incubator: each batch's harvest sample analysed and filed as QC with overlay.

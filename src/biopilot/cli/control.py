@@ -151,7 +151,8 @@ def controller_steps(historian: Historian, sink: HistorianSink, unit: str) -> li
             continue
         sp = d.get("setpoints") or {}
         rows.append({
-            "batch h": d["t_h"], "mode": d["mode"], "plan": _plan(str(d["status"])),
+            "batch h": d["t_h"], "mode": d["mode"],
+            "plan": "fallback" if d.get("fallback_reason") else _plan(str(d["status"])),
             "solve s": d["solve_time_s"], "feed L/h": sp.get("feed_l_per_h"),
             "bolus L": sp.get("feed_bolus_l"), "glucose L": sp.get("glucose_bolus_l"),
             "T degC": sp.get("temperature_c"), "written": len(d.get("written") or {}),
