@@ -41,8 +41,12 @@ def recipe() -> Recipe:
 
 @pytest.fixture(scope="module")
 def problem(recipe: Recipe) -> ShrinkingHorizonProblem:
-    """The NLP of the short batch (6-h moves), shared by the controllers of this module."""
-    return make_problem(recipe)
+    """The NLP of the short batch (6-h moves), shared by the controllers of this module.
+
+    Its time budget is generous: these tests are about modes and limits, not speed (speed is
+    benchmarked), so a loaded machine must not turn a slow solve into a fallback here.
+    """
+    return make_problem(recipe, time_budget_s=30.0)
 
 
 def _controller(recipe: Recipe, problem: ShrinkingHorizonProblem, **kw: object) -> Controller:
