@@ -145,7 +145,7 @@ def controller_steps(historian: Historian, sink: HistorianSink, unit: str) -> li
     if batch is None:
         return []
     rows = []
-    for e in historian.read_events(batch):
+    for e in historian.read_events(batch, kinds=["setpoint_change", "alarm"]):  # decisions
         d = e.payload.get("controller")
         if not isinstance(d, dict):
             continue

@@ -16,6 +16,7 @@ from biopilot.control.nlp import Bands
 from biopilot.control.setpoints import Setpoints
 from biopilot.models.kinetics import add_bolus
 from biopilot.twin import Recipe
+from biopilot.twin.process import bolus_plan, segment_inputs
 
 __all__ = ["recipe_setpoints"]
 
@@ -40,14 +41,13 @@ def recipe_setpoints(
     every volume is cut so the batch stays below ``volume_max - back-off``.
     """
     end = t_h + interval_h - 1e-9
+    plan = bolus_plan(recipe, ())  # the twin's own reading of the recipe
     bolus = sum(
-        b.volume_l for b in recipe.bolus_feeds
-        if b.medium == bolus_medium and t_h - 1e-9 <= b.day * 24.0 < end
+        volume for t, items in plan.items() if t_h - 1e-9 <= t < end
+        for kind, medium, volume in items if kind == "bolus_feed" and medium == bolus_medium
     )  # fmt: skip
-    rate = sum(
-        c.rate_l_per_day / 24.0 for c in recipe.continuous_feeds
-        if c.medium == feed_medium and c.start_day * 24.0 <= t_h < c.end_day * 24.0
-    )  # fmt: skip
+    held = segment_inputs(recipe, (), t_h, t_h + interval_h)
+    rate = held[0] if any(c.medium == feed_medium for c in recipe.continuous_feeds) else 0.0
     room = max(0.0, bands.volume_max_l - bands.volume_backoff_l - float(x[_VOL]))
     bolus = min(bolus, room)
     rate = min(rate, max(0.0, room - bolus) / interval_h)
@@ -61,7 +61,4 @@ def recipe_setpoints(
         if level < target:
             glucose = (target - level) * vol / (g.stock_g_per_l - target)
         glucose = min(glucose, max(0.0, room - bolus - rate * interval_h))
-    shift = recipe.temperature_shift_day
-    shifted = shift is not None and t_h >= shift * 24.0 - 1e-9
-    temperature = recipe.shift_temperature_c if shifted else recipe.temperature_c
-    return Setpoints(bolus, glucose, rate, temperature)
+    return Setpoints(bolus, glucose, rate, held[4])

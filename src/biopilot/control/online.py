@@ -14,7 +14,6 @@ value refused) is recorded and alarmed; the loop goes on and the next interval w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -107,13 +106,6 @@ class ControlLoop:
         step = LoopStep(pending)
         await self._send(step, pending.setpoints)
         return self._done(step)
-
-    async def run(self, stop: asyncio.Event, poll_s: float = 0.2) -> None:
-        """Tick every ``poll_s`` seconds until ``stop`` is set or the batch is harvested."""
-        while not stop.is_set() and self.next_h < self.controller.recipe.harvest_h - 1e-9:
-            await self.tick()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_s)
 
     async def _send(self, step: LoopStep, sp: Setpoints) -> None:
         values = {
