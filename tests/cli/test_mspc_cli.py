@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -82,3 +83,35 @@ def test_errors_are_clear_messages(line_db: Path, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "no such database" in " ".join(res.output.split())
     res = runner.invoke(app, ["mspc", "--help"])
     assert res.exit_code == 0 and "train" in res.output
+
+
+def test_check_raises_and_stores_the_ph_probe_cross_check(tmp_path: Path) -> None:
+    # Online pH every 10 min plus the daily at-line pH; the DRIFT batch's probe reads
+    # +0.1 pH/day high from day 3, which the daily at-line sample shows.
+    db = tmp_path / "ph.db"
+    with Historian(db) as hist:
+        hist.ensure_unit("Basel", "USP", "BR-01")
+        hist.ensure_product("mAb-1")
+        runs = [(f"G{s}", simulate_batch(seed=s, raman=False)) for s in range(310, 315)]
+        drift = simulate_batch(seed=398, raman=False, faults=[parse_fault("ph_probe_drift@3:0.1")])
+        for code, run in [*runs, ("DRIFT", drift)]:
+            s = run.samples()
+            online = s["tag"].isin(list(run.online.columns)) & (s["time_utc"].dt.minute % 10 == 0)
+            bid = hist.start_batch(code, "BR-01", "mAb-1", None, run.start_utc.to_pydatetime())
+            hist.write_samples(bid, "BR-01", s[online | (s["tag"] == "ph_offline")])
+            if code == "DRIFT":
+                hist.write_events(bid, "BR-01", [{"time_utc": run.start_utc, "kind": "fault",
+                                                  "message": "pH probe drift"}])  # fmt: skip
+            hist.end_batch(bid, run.online.index[-1].to_pydatetime())
+    model = tmp_path / "m.json"
+    _run("train", "--from", str(db), "--out", str(model), "--features",
+         "ph_online_minus_offline", "--json")  # fmt: skip
+    good = _run("check", "G311", "--model", str(model), "--db", str(db), "--json")
+    assert not [a for a in good["alarms"] if a["alarm"] == "ph.CROSSCHECK"]
+    bad = _run("check", "DRIFT", "--model", str(model), "--db", str(db), "--store", "--json")
+    ph = [a for a in bad["alarms"] if a["alarm"] == "ph.CROSSCHECK"]
+    assert ph and ph[0]["transition"] == "raised" and ph[0]["top_variable"] is None
+    onset = drift.start_utc + pd.Timedelta(days=3)
+    assert pd.Timestamp(ph[0]["time_utc"]) > onset and ph[0]["value"] > ph[0]["limit"] > 0
+    stored = _run("alarms", "--db", str(db), "--json")
+    assert "ph.CROSSCHECK" in {r["alarm"] for r in stored}

@@ -7,15 +7,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import typer
 
 from biopilot.cli._common import JSON_OPTION, fail, print_json, print_table, progress
 from biopilot.config import ConfigError
-from biopilot.monitor.alarms import AlarmEngine, MspcRule
+from biopilot.monitor.alarms import AlarmEngine
 from biopilot.monitor.mspc import BatchEvolutionModel, load
-from biopilot.monitor.mspc_features import PROBE_CHECKS, required_tags
+from biopilot.monitor.mspc_features import PROBE_CHECKS, PROBE_STANDARDS, required_tags
 from biopilot.monitor.mspc_io import ONLINE_TAGS, read_batches
-from biopilot.monitor.online_mspc import MSPC_TAGS
+from biopilot.monitor.online_mspc import MSPC_TAGS, alarm_rules
 from biopilot.store import Historian, StoreError
 
 app = typer.Typer(help="Batch MSPC models and alarms.", no_args_is_help=True)
@@ -110,17 +111,10 @@ def check(
         tags = tuple(dict.fromkeys([*model.variables, *required_tags(model.features)]))
         ((info, frame),) = read_batches(hist, [batch], tags)
         mon = model.monitor(frame)
-        lim, run = model.alarm_limits_, model.alarm_run
-        engine = AlarmEngine(
-            [MspcRule(tag=MSPC_TAGS[k], limit=v, run=run) for k, v in lim.items()],
-            hist if store else None,
-            info.unit,
-            info.id,
-        )
+        engine = AlarmEngine(alarm_rules(model), hist if store else None, info.unit, info.id)
         transitions = []
-        for when, row in mon.iterrows():
-            for key in lim:
-                transitions += engine.update(MSPC_TAGS[key], when.to_pydatetime(), row[key])
+        for when, tag, value in _alarm_inputs(model, mon, frame):
+            transitions += engine.update(tag, when.to_pydatetime(), value)
         engine.flush()
     alarms = [
         {
@@ -130,7 +124,7 @@ def check(
             "value": t.value,
             "limit": t.limit,
             "top_variable": str(model.diagnose(frame, t.time_utc).index[0])
-            if t.transition == "raised"
+            if t.transition == "raised" and t.alarm.startswith("mspc_")
             else None,
         }
         for t in transitions
@@ -177,6 +171,23 @@ def alarms(
         print_json(rows)
     else:
         print_table("Alarms", rows or [{"alarm": "none"}])
+
+
+def _alarm_inputs(
+    model: BatchEvolutionModel, mon: pd.DataFrame, frame: pd.DataFrame
+) -> list[tuple[pd.Timestamp, str, float]]:
+    """What the alarm engine reads, in time order: each bin's statistics and the probe checks'
+    probe and at-line samples (an at-line sample after that minute's probe reading)."""
+    rows = [(when, 1, MSPC_TAGS[k], float(row[k]))
+            for when, row in mon.iterrows() for k in model.alarm_limits_]  # fmt: skip
+    for feature in getattr(model, "probe_limits_", {}):
+        std = PROBE_STANDARDS[feature]
+        for order, tag in ((0, std.probe), (2, std.reference)):
+            if tag in frame.columns:
+                col = frame[tag].dropna()
+                rows += [(t, order, tag, float(v)) for t, v in col.items()]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [(t, tag, v) for t, _, tag, v in rows]
 
 
 def _features(text: str) -> tuple[str, ...]:

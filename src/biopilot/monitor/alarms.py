@@ -1,12 +1,13 @@
 """Alarms of a unit: an incremental engine with the ISA-18.2 state model, stored as events.
 
-Each alarm (``TAG.NAME``, e.g. ``ph.HI``, ``do_pct.FLATLINE``, ``mspc_spe.MSPC``) moves through
-the states of ANSI/ISA-18.2-2016 (fig. 5): ``normal`` -> ``unack_active`` when its condition
-appears; an operator acknowledgement gives ``ack_active``; a return to normal gives
-``unack_rtn`` (cleared, still to acknowledge) or ``normal``; a shelved alarm is held out of
-the operator's list until unshelved. Every transition is an :class:`AlarmTransition`,
-returned by the call that caused it and, with a historian, written as an event (kind
-``alarm`` or ``acknowledgement``) by :meth:`AlarmEngine.flush`.
+Each alarm (``TAG.NAME``, e.g. ``ph.HI``, ``do_pct.FLATLINE``, ``mspc_spe.MSPC``, the probe
+check ``ph.CROSSCHECK`` against the at-line pH) moves through the states of ANSI/ISA-18.2-2016
+(fig. 5): ``normal`` -> ``unack_active`` when its condition appears; an operator
+acknowledgement gives ``ack_active``; a return to normal gives ``unack_rtn`` (cleared, still
+to acknowledge) or ``normal``; a shelved alarm is held out of the operator's list until
+unshelved. Every transition is an :class:`AlarmTransition`, returned by the call that caused
+it and, with a historian, written as an event (kind ``alarm`` or ``acknowledgement``) by
+:meth:`AlarmEngine.flush`.
 
 ``AlarmEngine.update`` costs O(1) per sample (a few small detectors per tag, no history
 scan), so one engine keeps up with thousands of samples per second.
@@ -27,6 +28,7 @@ from biopilot.monitor.alarms_rules import (
     Detector,
     LimitRule,
     MspcRule,
+    ProbeCheckRule,
     RateRule,
     SanityRule,
     TrustRule,
@@ -42,6 +44,7 @@ __all__ = [
     "AlarmTransition",
     "LimitRule",
     "MspcRule",
+    "ProbeCheckRule",
     "RateRule",
     "SanityRule",
     "TrustRule",
@@ -67,6 +70,7 @@ class AlarmTransition:
     value: float | None = None
     limit: float | None = None
     user: str | None = None
+    text: str | None = None
 
     @property
     def message(self) -> str:
@@ -74,6 +78,8 @@ class AlarmTransition:
         what = {"raised": "active", "cleared": "returned to normal"}.get(
             self.transition, self.transition
         )
+        if self.text and self.transition == "raised":
+            return f"{self.alarm} {what}: {self.text}"
         val = "" if self.value is None or not math.isfinite(self.value) else f" ({self.value:.4g}"
         lim = "" if not val or self.limit is None else f", limit {self.limit:.4g}"
         by = f" by {self.user}" if self.user else ""
@@ -110,6 +116,7 @@ class AlarmStatus:
     since_utc: datetime | None = None
     value: float | None = None
     limit: float | None = None
+    text: str | None = None
     shelved_from: AlarmState | None = field(default=None, repr=False)
 
 
@@ -138,9 +145,13 @@ class AlarmEngine:
         if historian is not None and not unit:
             raise ValueError("an AlarmEngine that stores events needs its unit")
         self.historian, self.unit, self.batch_id = historian, unit, batch_id
-        self._detectors: dict[str, list[Detector]] = {}
+        # per tag read: (detector, the tag its alarms are named after)
+        self._detectors: dict[str, list[tuple[Detector, str]]] = {}
         for rule in rules:
-            self._detectors.setdefault(rule.tag, []).append(make_detector(rule))
+            det = make_detector(rule)
+            self._detectors.setdefault(rule.tag, []).append((det, rule.tag))
+            for tag, reader in det.readers().items():  # e.g. a probe check's at-line tag
+                self._detectors.setdefault(tag, []).append((reader, rule.tag))
         self._alarms: dict[str, AlarmStatus] = {}
         self._pending: list[AlarmTransition] = []
 
@@ -162,13 +173,14 @@ class AlarmEngine:
         good = quality == "good" and math.isfinite(v)
         t_s = time.timestamp()
         out: list[AlarmTransition] = []
-        for det in detectors:
+        for det, owner in detectors:
             for name, active, limit, severity in det.check(t_s, v, good):
                 if active is None:
                     continue
-                st = self._status(f"{tag}.{name}", tag, severity)
+                st = self._status(f"{owner}.{name}", owner, severity)
                 if active != st.condition:
-                    st.condition, st.value, st.limit = active, v, limit
+                    st.condition, st.limit = active, limit
+                    st.value, st.text = det.reading(name, v)
                     self._condition(st, time, out)
         self._pending.extend(out)
         return out
@@ -265,7 +277,17 @@ class AlarmEngine:
         pending: bool = True,
     ) -> list[AlarmTransition]:
         tr = AlarmTransition(
-            time, st.alarm, st.tag, what, st.state, new, st.severity, st.value, st.limit, user
+            time,
+            st.alarm,
+            st.tag,
+            what,
+            st.state,
+            new,
+            st.severity,
+            st.value,
+            st.limit,
+            user,
+            st.text,
         )
         st.state, st.since_utc = new, time
         if pending:

@@ -1,9 +1,11 @@
-"""Alarm rules (typed) and their detectors: limits, rate of change, MSPC runs, sanity, trust.
+"""Alarm rules (typed) and their detectors: limits, rate, MSPC runs, sanity, trust, probe checks.
 
 A rule is a pydantic model (a typed boundary: a bad rule is refused naming the field); its
 detector keeps O(1) state per tag and, for each sample, says which of its alarms are active.
 Each detector returns ``(alarm_name, active, limit, severity)`` conditions; the engine
-(:mod:`biopilot.monitor.alarms`) turns changes into ISA-18.2 state transitions.
+(:mod:`biopilot.monitor.alarms`) turns changes into ISA-18.2 state transitions. A detector
+that also reads another tag (a probe check reads the at-line reference) names a reader for
+it (:meth:`Detector.readers`), and may word its alarm for the operator (:meth:`Detector.reading`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "Detector",
     "LimitRule",
     "MspcRule",
+    "ProbeCheckRule",
     "RateRule",
     "SanityRule",
     "TrustRule",
@@ -105,8 +108,39 @@ class TrustRule(StrictModel):
     severity: Severity = "medium"
 
 
+class ProbeCheckRule(StrictModel):
+    """An online probe against its at-line reference, compared at each reference sample.
+
+    The probe's mean over the ``window_min`` minutes up to the sample, minus the reference,
+    beyond ``limit`` (either sign) raises ``TAG.CROSSCHECK`` until a later sample agrees again.
+    Plants re-standardise a pH probe in place when it and the at-line analyser disagree by
+    more than ~0.05-0.1 pH (one-point standardisation: Mettler-Toledo, *A Guide to pH
+    Measurement*, 2013); the limit is a Shewhart limit, k standard deviations of the
+    differences on good batches (Montgomery, *Introduction to Statistical Quality Control*,
+    ch. 6), learned by :meth:`~biopilot.monitor.mspc.BatchEvolutionModel.calibrate`.
+    A reference result may arrive up to four hours after its sample.
+    """
+
+    kind: Literal["probe_check"] = "probe_check"
+    tag: str = Field(min_length=1)
+    reference: str = Field(min_length=1)
+    limit: float = Field(gt=0)
+    window_min: float = Field(10.0, gt=0, le=60)
+    label: str = "pH probe vs at-line"
+    unit: str = "pH"
+    action: str = "re-standardise the probe"
+    severity: Severity = "medium"
+
+    @model_validator(mode="after")
+    def _two_tags(self) -> ProbeCheckRule:
+        if self.reference == self.tag:
+            raise ValueError("a probe check compares two tags: reference must differ from tag")
+        return self
+
+
 AlarmRule = Annotated[
-    LimitRule | RateRule | MspcRule | SanityRule | TrustRule, Field(discriminator="kind")
+    LimitRule | RateRule | MspcRule | SanityRule | TrustRule | ProbeCheckRule,
+    Field(discriminator="kind"),
 ]
 
 
@@ -121,6 +155,17 @@ class Detector:
     def check(self, t_s: float, value: float, good: bool) -> list[Condition]:
         """Return the conditions after a sample at ``t_s`` (seconds, UTC epoch)."""
         raise NotImplementedError
+
+    def readers(self) -> dict[str, Detector]:
+        """Return the detectors that feed this one the samples of other tags (none here)."""
+        return {}
+
+    def reading(self, name: str, value: float) -> tuple[float, str | None]:
+        """Return the value alarm ``name`` reports for the sample ``value``, and its text.
+
+        The text (None: the engine's default wording) tells the operator what is wrong.
+        """
+        return value, None
 
 
 def make_detector(rule: StrictModel) -> Detector:
@@ -247,10 +292,77 @@ class _Trust(Detector):
         return [("TRUST", lost, None, self.rule.severity)]
 
 
+class _ProbeCheck(Detector):
+    """Judges a reference sample once the probe's readings up to its time are in.
+
+    That is on its arrival if the probe has read at or after its time (a result that comes
+    late), else at the probe's next reading.
+    """
+
+    rule: ProbeCheckRule
+    _KEEP_S = 4 * 3600.0  # probe history kept for reference results that come late
+
+    def __init__(self, rule: ProbeCheckRule) -> None:
+        self.rule = rule
+        self.window_s = rule.window_min * 60.0
+        self.probe: deque[tuple[float, float]] = deque()
+        self.pending: deque[tuple[float, float]] = deque()
+        self.difference = math.nan
+        self._reader = _Reference(self)
+
+    def readers(self) -> dict[str, Detector]:
+        return {self.rule.reference: self._reader}
+
+    def check(self, t_s: float, value: float, good: bool) -> list[Condition]:
+        if not good:
+            return []
+        self.probe.append((t_s, value))
+        while self.probe[0][0] < t_s - self._KEEP_S:
+            self.probe.popleft()
+        return self.judge(t_s)
+
+    def judge(self, until_s: float) -> list[Condition]:
+        """Judge the pending reference samples taken before ``until_s`` (or at, if read)."""
+        r = self.rule
+        judged: bool | None = None
+        last = self.probe[-1][0] if self.probe else -math.inf
+        while self.pending and self.pending[0][0] <= min(until_s, last):
+            t_ref, ref = self.pending.popleft()
+            inside = [v for t, v in self.probe if t_ref - self.window_s < t <= t_ref]
+            if inside:
+                self.difference = math.fsum(inside) / len(inside) - ref
+                judged = abs(self.difference) > r.limit
+        return [] if judged is None else [("CROSSCHECK", judged, r.limit, r.severity)]
+
+    def reading(self, name: str, value: float) -> tuple[float, str | None]:
+        r, d = self.rule, self.difference
+        side = "high" if d > 0 else "low"
+        text = f"{r.label} differ by {abs(d):.3f} {r.unit} (> {r.limit:.3f})"
+        return d, f"{text}, the probe reads {side}: {r.action}"
+
+
+class _Reference(Detector):
+    """Hands the reference (at-line) samples of a probe check to its detector."""
+
+    def __init__(self, owner: _ProbeCheck) -> None:
+        self.rule = owner.rule
+        self.owner = owner
+
+    def check(self, t_s: float, value: float, good: bool) -> list[Condition]:
+        if not good:
+            return []
+        self.owner.pending.append((t_s, value))
+        return self.owner.judge(t_s)
+
+    def reading(self, name: str, value: float) -> tuple[float, str | None]:
+        return self.owner.reading(name, value)
+
+
 _DETECTORS: dict[type, type[Detector]] = {
     LimitRule: _Limit,
     RateRule: _Rate,
     MspcRule: _Mspc,
     SanityRule: _Sanity,
     TrustRule: _Trust,
+    ProbeCheckRule: _ProbeCheck,
 }

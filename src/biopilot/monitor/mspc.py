@@ -31,7 +31,7 @@ import pandas as pd
 from scipy.ndimage import uniform_filter1d
 from sklearn.base import BaseEstimator
 
-from biopilot.monitor.mspc_features import derive, fit_params
+from biopilot.monitor.mspc_features import PROBE_STANDARDS, derive, fit_params, probe_limit
 from biopilot.monitor.mspc_io import (
     ONLINE_TAGS,
     align,
@@ -78,6 +78,10 @@ class BatchEvolutionModel(BaseEstimator):
         of the calibration batches.
     alarm_allowed : float
         Fraction of calibration batches allowed to exceed the alarm limits (before margin).
+    probe_limit_sd : float
+        A feature that compares a probe with its at-line reference (``PROBE_STANDARDS``) is
+        also alarmed on its own, at each reference sample, beyond this many RMS differences
+        of good batches (the re-standardisation limit, ``probe_limits_``).
 
     Attributes
     ----------
@@ -96,6 +100,9 @@ class BatchEvolutionModel(BaseEstimator):
         Limits at 0.95 and 0.99.
     alarm_limits_ : dict of str to float
         Limits of ``"t2"``, ``"spe"`` (``"t2_checks"``) the alarm rule uses (:meth:`calibrate`).
+    probe_limits_ : dict of str to float
+        Per probe-standard feature, the limit of the probe minus its reference (e.g. pH):
+        from the fitted batches, then from the calibration batches (:meth:`calibrate`).
     """
 
     def __init__(
@@ -110,6 +117,7 @@ class BatchEvolutionModel(BaseEstimator):
         alarm_run: int = 12,
         alarm_margin: float = 1.2,
         alarm_allowed: float = 0.01,
+        probe_limit_sd: float = 4.0,
     ) -> None:
         self.n_components = n_components
         self.lag_h = lag_h
@@ -121,6 +129,7 @@ class BatchEvolutionModel(BaseEstimator):
         self.alarm_margin = alarm_margin
         self.alarm_allowed = alarm_allowed
         self.alarm_run = alarm_run
+        self.probe_limit_sd = probe_limit_sd
 
     def fit(self, batches: Sequence[pd.DataFrame], y: object = None) -> BatchEvolutionModel:
         """Fit on the online data of good batches (UTC-indexed frames, one per batch).
@@ -153,6 +162,7 @@ class BatchEvolutionModel(BaseEstimator):
         self.alarm_limits_ = {"t2": self.t2_limits_[0.99], "spe": self.spe_limits_[0.99]}
         if self.checks_ is not None:
             self.alarm_limits_["t2_checks"] = self.checks_.t2_limits_[0.99]
+        self.probe_limits_ = self._probe_limits(batches)
         self.n_calibration_batches_ = 0
         return self
 
@@ -166,7 +176,9 @@ class BatchEvolutionModel(BaseEstimator):
         filter reaches (the largest value held for ``alarm_run`` consecutive bins) in all but
         ``alarm_allowed`` of the calibration batches. A batch alarms on *any* statistic, so
         all limits are then raised by one factor until no more than ``alarm_allowed`` of the
-        batches exceed one of them. Uncalibrated, the 99 % limits are used.
+        batches exceed one of them. Uncalibrated, the 99 % limits are used. The probe-check
+        limits (``probe_limits_``) are learned again from these batches when they hold
+        enough reference samples (>= 30), else those of the fitted batches are kept.
         """
         if not batches:
             raise ValueError("calibrate needs good batches not used for fitting")
@@ -178,6 +190,7 @@ class BatchEvolutionModel(BaseEstimator):
         worst = np.sort(np.max(peaks / np.maximum(base, 1e-300), axis=1))[::-1][skip]
         scale = self.alarm_margin * max(1.0, float(worst))
         self.alarm_limits_ = {k: scale * float(v) for k, v in zip(keys, base, strict=True)}
+        self.probe_limits_ |= self._probe_limits(batches, strict=False)
         self.n_calibration_batches_ = len(batches)
         return self
 
@@ -282,6 +295,23 @@ class BatchEvolutionModel(BaseEstimator):
         if self.checks_ is not None:
             s["t2_checks"] = self.checks_.score_samples(Z[:, block])["t2"]
         return s
+
+    def _probe_limits(
+        self, batches: Sequence[pd.DataFrame], *, strict: bool = True
+    ) -> dict[str, float]:
+        """Return the limit of each probe-standard feature from good ``batches``.
+
+        Without ``strict``, a feature whose batches hold too few reference samples is left out.
+        """
+        out = {}
+        for f in (f for f in self.features if f in PROBE_STANDARDS):
+            try:
+                std = PROBE_STANDARDS[f]
+                out[f] = probe_limit(batches, std, self.probe_limit_sd, self.period_min)
+            except ValueError:
+                if strict:
+                    raise
+        return out
 
     def _feature_columns(self) -> np.ndarray:
         """Return the mask of the features' columns (levels, then changes, as ``_align``)."""

@@ -18,6 +18,11 @@ data available at the end of each bin, never later (the model scores a running b
     Des. Dev. 18:357), here an affine fit on the good batches (:func:`fit_params`). A DO
     probe that drifts, read by a loop that holds it at setpoint, moves the residual while
     flows and OUR look plausible.
+
+A probe with an at-line reference (:data:`PROBE_STANDARDS`) is also checked on its own at each
+reference sample, as plants do before re-standardising it: :func:`probe_differences` gives
+the differences, :func:`probe_limit` the alarm limit learned from good batches, and
+:class:`~biopilot.monitor.alarms_rules.ProbeCheckRule` the alarm of a running batch.
 """
 
 from __future__ import annotations
@@ -30,7 +35,18 @@ import pandas as pd
 
 from biopilot.monitor.mspc_io import align
 
-__all__ = ["FEATURES", "PROBE_CHECKS", "Feature", "derive", "fit_params", "required_tags"]
+__all__ = [
+    "FEATURES",
+    "PROBE_CHECKS",
+    "PROBE_STANDARDS",
+    "Feature",
+    "ProbeStandard",
+    "derive",
+    "fit_params",
+    "probe_differences",
+    "probe_limit",
+    "required_tags",
+]
 
 # Air-saturated dissolved O2 at 37 degC in culture medium, mmol/L (~0.19-0.21; Ozturk 1996,
 # Cytotechnology 22:3); only scales the apparent kLa.
@@ -107,6 +123,69 @@ FEATURES: dict[str, Feature] = {
 
 #: The probe cross-checks: at-line vs online pH, and the oxygen balance.
 PROBE_CHECKS: tuple[str, ...] = tuple(FEATURES)
+
+
+@dataclass(frozen=True)
+class ProbeStandard:
+    """An online probe that the plant re-standardises against an at-line reference."""
+
+    probe: str
+    reference: str
+    unit: str
+    label: str
+
+
+#: The probe checks with an at-line reference, by feature name.
+PROBE_STANDARDS: dict[str, ProbeStandard] = {
+    "ph_online_minus_offline": ProbeStandard("ph", "ph_offline", "pH", "pH probe vs at-line"),
+}
+
+
+def probe_differences(
+    batch: pd.DataFrame, standard: ProbeStandard, window_min: float = 10.0
+) -> pd.Series:
+    """Return the probe minus its reference at each good reference sample of ``batch``.
+
+    The probe's value is the mean of its good readings in the ``window_min`` minutes up to
+    the sample (``t - window < t_reading <= t``), as
+    :class:`~biopilot.monitor.alarms_rules.ProbeCheckRule` computes it online; samples
+    without probe readings in their window are left out. Index: the reference sample times.
+    """
+    probe = batch[standard.probe].replace([np.inf, -np.inf], np.nan).dropna()
+    ref = batch[standard.reference].replace([np.inf, -np.inf], np.nan).dropna()
+    t = pd.DatetimeIndex(probe.index).as_unit("ns").asi8
+    at = pd.DatetimeIndex(ref.index).as_unit("ns")
+    lo = np.searchsorted(t, (at - pd.Timedelta(minutes=window_min)).asi8, "right")
+    hi = np.searchsorted(t, at.asi8, "right")
+    values = probe.to_numpy(dtype=float)
+    diff = [
+        values[a:b].mean() - r if b > a else np.nan for a, b, r in zip(lo, hi, ref, strict=True)
+    ]
+    return pd.Series(diff, index=ref.index, name=standard.probe).dropna()
+
+
+def probe_limit(
+    batches: Sequence[pd.DataFrame], standard: ProbeStandard, k: float, window_min: float = 10.0
+) -> float:
+    """Return the alarm limit of a probe check: ``k`` times the RMS difference of good batches.
+
+    The differences of good batches are centred on 0 and independent from sample to sample
+    (the analyser's error dominates); the RMS about 0 counts a standing offset as spread.
+    With k = 4 a batch of 15 daily samples raises a false alarm ~0.1 % of the time
+    (two-sided normal tail 6e-5 per sample).
+
+    Raises
+    ------
+    ValueError
+        With fewer than 30 differences (too few to estimate the spread).
+    """
+    d = np.concatenate([probe_differences(b, standard, window_min).to_numpy() for b in batches])
+    if len(d) < 30:
+        raise ValueError(
+            f"the {standard.label} limit needs >= 30 reference samples in good batches, "
+            f"got {len(d)}"
+        )
+    return float(k * np.sqrt(np.mean(d**2)))
 
 
 def required_tags(features: Sequence[str]) -> tuple[str, ...]:

@@ -5,6 +5,9 @@ scores the maturity bins completed since the last time. A bin is complete once t
 one-minute reading of every tag in it has been read (good or bad); the model is causal, so a
 complete bin's T2, SPE and probe-check T2 never change afterwards, and scoring the batch so
 far (tens of ms late in a 14-day batch) only needs to happen as often as results are wanted.
+:func:`alarm_rules` gives the alarm rules of a model: the run rule of each statistic, and the
+probe check of each probe with an at-line reference (``ph.CROSSCHECK``), judged by the alarm
+engine on the probe and at-line samples themselves.
 """
 
 from __future__ import annotations
@@ -13,13 +16,41 @@ from datetime import datetime
 
 import pandas as pd
 
+from biopilot.monitor.alarms_rules import AlarmRule, MspcRule, ProbeCheckRule
 from biopilot.monitor.mspc import BatchEvolutionModel
-from biopilot.monitor.mspc_features import required_tags
+from biopilot.monitor.mspc_features import PROBE_STANDARDS, required_tags
 
-__all__ = ["MSPC_TAGS", "OnlineMspc"]
+__all__ = ["MSPC_TAGS", "OnlineMspc", "alarm_rules"]
 
 #: MSPC statistic -> the tag it is stored (and alarmed) as.
 MSPC_TAGS: dict[str, str] = {"t2": "mspc_t2", "spe": "mspc_spe", "t2_checks": "mspc_t2_checks"}
+
+
+def alarm_rules(model: BatchEvolutionModel) -> list[AlarmRule]:
+    """Return the rules an :class:`~biopilot.monitor.alarms.AlarmEngine` needs for ``model``.
+
+    One :class:`MspcRule` per statistic (on the tags of :data:`MSPC_TAGS`, fed by
+    :meth:`OnlineMspc.score`) and one :class:`ProbeCheckRule` per probe-standard feature
+    (``probe_limits_``: the engine needs the probe's and the at-line samples, e.g. ``ph`` and
+    ``ph_offline``). A model saved before the probe checks existed has none.
+    """
+    rules: list[AlarmRule] = [
+        MspcRule(tag=MSPC_TAGS[k], limit=float(v), run=model.alarm_run)
+        for k, v in model.alarm_limits_.items()
+    ]
+    for feature, limit in getattr(model, "probe_limits_", {}).items():
+        std = PROBE_STANDARDS[feature]
+        rules.append(
+            ProbeCheckRule(
+                tag=std.probe,
+                reference=std.reference,
+                limit=float(limit),
+                window_min=model.period_min,
+                label=std.label,
+                unit=std.unit,
+            )
+        )
+    return rules
 
 
 class OnlineMspc:
