@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from biopilot.config import parse_model
 from biopilot.monitor.online import OnlineMonitor, derived_units
 from biopilot.monitor.online_models import OnlineModels, available_checks, build_online_models
 from biopilot.monitor.online_mspc import MSPC_TAGS
 from biopilot.monitor.online_types import TRUST_TAG, estimate_tag, soft_tag
 from biopilot.store import Historian
-from biopilot.twin import parse_fault, simulate_batch
+from biopilot.twin import default_recipe, parse_fault, simulate_batch
 from biopilot.twin.batch import BatchResult
+from biopilot.twin.recipe import Recipe
 
 DAYS = 2
 
@@ -162,3 +164,34 @@ def test_the_estimator_follows_the_glucose_top_ups_the_plant_does_not_report(
                 err.append(abs(st.estimates["glucose_g_per_l"][0] - truth))
         errors[rule] = float(np.mean(err))
     assert errors[True] < 0.4 and errors[False] > 1.0, errors  # g/L, mean abs error
+
+
+def test_a_fed_unit_keeps_the_probe_check_alarms_only(models: OnlineModels) -> None:
+    # 1.6 x the recipe's feed boluses: the process block (trained on recipe batches) sees a
+    # batch unlike them; a unit a controller feeds is meant to differ, so only its probe
+    # checks alarm. The same batch on an unrestricted unit raises the process-block alarm.
+    data = default_recipe().model_dump()
+    for feed in data["bolus_feeds"]:
+        feed["volume_l"] *= 1.6
+    fed = simulate_batch(parse_model(Recipe, data, source="test"), seed=5, unit="BR-02")
+    samples = _samples(fed, "BR-02", 6)
+    raised: dict[str, set[str]] = {}
+    for restricted in (False, True):
+        hist, bid = _store(fed, "BR-02")
+        mon = OnlineMonitor(models, ["BR-02"], historian=hist, batch_of=lambda u, b=bid: b,
+                            start_utc=fed.start_utc)
+        if restricted:
+            mon.units["BR-02"].restrict_mspc(["t2_checks"])
+        mon.feed(samples)
+        mon.process(final=True)
+        events = hist.read_events(bid, kinds=["alarm"])
+        raised[str(restricted)] = {e.payload["alarm"] for e in events
+                                   if e.payload["transition"] == "raised"}
+        if restricted:
+            assert set(mon.status()["BR-02"].mspc_limits) == {"t2_checks"}
+            assert len(hist.read_tag(bid, MSPC_TAGS["t2"])) == 6 * 24 * 6  # still scored
+    process = {"mspc_t2.MSPC", "mspc_spe.MSPC"}
+    assert raised["False"] & process
+    assert not raised["True"] & process
+    with pytest.raises(ValueError, match="unknown MSPC statistics"):
+        OnlineMonitor(models, ["BR-02"]).units["BR-02"].restrict_mspc(["t3"])

@@ -146,7 +146,10 @@ def _estimate(st: UnitStatus, name: str) -> Text:
 def _mspc(st: UnitStatus, key: str) -> Text:
     if key not in st.mspc:
         return Text("-")
-    value, limit = st.mspc[key], st.mspc_limits.get(key, math.inf)
+    value = st.mspc[key]
+    if key not in st.mspc_limits:  # scored, not alarmed (a controlled unit's process block)
+        return Text(f"{value:.3g} (info)", style="dim")
+    limit = st.mspc_limits[key]
     style = "bold red" if value > limit else "green"
     return Text(f"{value:.3g}/{limit:.3g}", style=style)
 

@@ -11,12 +11,13 @@ from biopilot.cli._common import JSON_OPTION, fail, open_store, print_json, prin
 from biopilot.config import ConfigError
 from biopilot.monitor.campaign import (
     CalibrationSet,
-    calibration_set_from_batches,
     calibration_set_from_historian,
+    calibration_sets,
     design_campaign,
     run_campaign,
 )
 from biopilot.monitor.modelio import ModelFileError, read_header, save_model
+from biopilot.monitor.softsensor_bank import DEFAULT_COADD
 from biopilot.monitor.softsensor_train import train_soft_sensor
 
 app = typer.Typer(help="Train and inspect soft-sensor models.", no_args_is_help=True)
@@ -41,6 +42,11 @@ def train_softsensor(
     ),
     preprocessing: str = typer.Option("auto", help="auto (choose by CV) or detrend, sg1..."),
     max_components: int = typer.Option(15, "--max-components", min=1, help="Most PLS LVs."),
+    coadd: bool = typer.Option(
+        True,
+        "--coadd/--single",
+        help="Titer and VCD from the mean of the last 8 spectra (2 h), or all from one spectrum.",
+    ),
     out: Path = typer.Option(Path("softsensor.bpmodel"), "--out", help="Model file to write."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -48,20 +54,22 @@ def train_softsensor(
     if (db is None) == (campaign == 0):
         fail("give either --from DB or --campaign N")
     params: dict[str, Any] = {"preprocessing": preprocessing, "max_components": max_components}
+    windows = DEFAULT_COADD if coadd else None
+    sizes = sorted({1, *(windows or {}).values()})
     try:
         with progress(enabled=not as_json) as bar:
             if db is not None:
                 task = bar.add_task("reading the historian", total=1)
                 with open_store(db) as hist:
-                    cal = calibration_set_from_historian(hist)
+                    cal = {w: calibration_set_from_historian(hist, coadd=w) for w in sizes}
                 source: dict[str, Any] = {"historian": str(db)}
                 bar.advance(task)
             else:
-                cal = _campaign(bar, campaign, seed, every, "calibration campaign")
+                cal = _campaign(bar, campaign, seed, every, sizes, "calibration campaign")
                 source = {"campaign": campaign, "seed": seed, "every": every}
-            held = _campaign(bar, test, seed + 1, every, "test batches") if test else None
-            task = bar.add_task(f"fitting on {len(cal)} spectra", total=1)
-            model, meta = train_soft_sensor(cal, test=held, source=source, **params)
+            held = _campaign(bar, test, seed + 1, every, sizes, "test batches") if test else None
+            task = bar.add_task(f"fitting on {len(cal[1])} spectra", total=1)
+            model, meta = train_soft_sensor(cal, test=held, source=source, coadd=windows, **params)
             bar.advance(task)
     except (ValueError, ConfigError) as err:
         fail(str(err))
@@ -97,12 +105,14 @@ def show(
     print_table("per analyte", _summary(meta)["analytes"])
 
 
-def _campaign(bar: Any, n: int, seed: int, every: int, what: str) -> CalibrationSet:
-    """Design and simulate ``n`` twin batches, with a progress bar."""
+def _campaign(
+    bar: Any, n: int, seed: int, every: int, windows: list[int], what: str
+) -> dict[int, CalibrationSet]:
+    """Design and simulate ``n`` twin batches, with a progress bar; a set per co-add window."""
     runs = design_campaign(n, seed=seed)
     task = bar.add_task(f"{what} ({n} batches)", total=n)
     batches = run_campaign(runs, progress=lambda _: bar.advance(task))
-    return calibration_set_from_batches(batches, every=every, runs=runs)
+    return calibration_sets(batches, windows, every=every, runs=runs)
 
 
 def _summary(meta: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +124,7 @@ def _summary(meta: dict[str, Any]) -> dict[str, Any]:
         rows.append(
             {
                 "analyte": analyte,
+                "spectra": meta.get("coadd", {}).get(analyte, 1),
                 "preprocessing": cv["preprocessing"],
                 "lv": cv["n_components"],
                 "rmsecv": cv["rmsecv"],

@@ -51,6 +51,8 @@ def mpc_task(
 
     async def task(ctx: LineContext) -> None:
         monitor = ctx.monitor.units[unit]
+        # The MSPC model knows recipe-fed batches; a fed unit keeps the probe checks only.
+        monitor.restrict_mspc([k for k in monitor.mspc_alarms if k == "t2_checks"])
         audit = AuditTrail(ctx.historian)
         while not ctx.stop.is_set():
             try:

@@ -30,6 +30,7 @@ __all__ = [
     "CampaignRun",
     "calibration_set_from_batches",
     "calibration_set_from_historian",
+    "calibration_sets",
     "design_campaign",
     "run_campaign",
 ]
@@ -224,20 +225,43 @@ def calibration_set_from_batches(
     return _assemble(parts, axis, info)
 
 
+def calibration_sets(
+    batches: Iterable[BatchResult],
+    windows: Iterable[int],
+    *,
+    every: int = 1,
+    runs: Sequence[CampaignRun] = (),
+) -> dict[int, CalibrationSet]:
+    """One calibration set per co-add window (and single spectra) from the same twin batches."""
+    kept = list(batches)
+    return {
+        w: calibration_set_from_batches(kept, every=every, coadd=w, runs=runs)
+        for w in sorted({1, *windows})
+    }
+
+
 def calibration_set_from_historian(
-    historian: Historian, *, batch_ids: Sequence[int] | None = None, max_lag_min: float = 20.0
+    historian: Historian,
+    *,
+    batch_ids: Sequence[int] | None = None,
+    max_lag_min: float = 20.0,
+    coadd: int = 1,
 ) -> CalibrationSet:
     """Pair at-line assays stored in a historian with the spectrum taken just before each.
 
     A reference sample is matched to the latest spectrum acquired before it (a sample is
     drawn before that time's feed) and no more than ``max_lag_min`` minutes earlier; samples
     without such a spectrum, or flagged bad, are left out. Spectra flagged bad are skipped.
+    With ``coadd`` > 1 the row is the mean of that spectrum and the ``coadd - 1`` before it
+    (a sample with fewer stored spectra before it is left out), as a live co-add gives.
 
     Raises
     ------
     ValueError
         If no batch holds both spectra and at-line assays.
     """
+    if coadd < 1:
+        raise ValueError(f"coadd must be >= 1, got {coadd}")
     ids = [b.id for b in historian.list_batches()] if batch_ids is None else list(batch_ids)
     parts: list[tuple[np.ndarray, pd.DataFrame, np.ndarray]] = []
     axis: np.ndarray | None = None
@@ -256,12 +280,16 @@ def calibration_set_from_historian(
             1, "m"
         )
         ok &= lag <= max_lag_min
-        ok[ok] &= np.all(np.isfinite(spectra[at[ok]]), axis=1)
+        ok &= at >= coadd - 1
+        means = np.full((len(at), spectra.shape[1]), np.nan)
+        for k in np.flatnonzero(ok):
+            means[k] = spectra[at[k] - coadd + 1 : at[k] + 1].mean(axis=0)
+        ok[ok] &= np.all(np.isfinite(means[ok]), axis=1)
         if not ok.any():
             continue
         rows = at[ok]
         hours = np.asarray((times[rows] - times[0]) / pd.Timedelta(hours=1), dtype=float)
-        parts.append((spectra[rows], refs[ok].reset_index(drop=True), hours))
+        parts.append((means[ok], refs[ok].reset_index(drop=True), hours))
         meta = historian.batch(bid)
         info.append(
             {

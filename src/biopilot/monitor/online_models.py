@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from biopilot.monitor.campaign import calibration_set_from_batches, design_campaign, run_campaign
+from biopilot.monitor.campaign import calibration_sets, design_campaign, run_campaign
 from biopilot.monitor.mspc import BatchEvolutionModel
 from biopilot.monitor.mspc_features import FEATURES, PROBE_CHECKS
 from biopilot.monitor.mspc_io import ONLINE_TAGS
 from biopilot.monitor.softsensor import RamanSoftSensor
+from biopilot.monitor.softsensor_bank import DEFAULT_COADD, SoftSensorBank
 from biopilot.monitor.softsensor_train import train_soft_sensor
 from biopilot.twin import simulate_batch
 from biopilot.twin.bioreactor import ONLINE_TAGS as TWIN_ONLINE_TAGS
@@ -37,15 +38,16 @@ class OnlineModels:
 
     Attributes
     ----------
-    soft_sensor : RamanSoftSensor
-        Raman -> glucose, lactate, glutamine, ammonia, titer, VCD, with intervals and trust.
+    soft_sensor : RamanSoftSensor or SoftSensorBank
+        Raman -> glucose, lactate, glutamine, ammonia, titer, VCD, with intervals and trust
+        (titer and VCD from the trailing mean of the last 8 spectra: :data:`DEFAULT_COADD`).
     mspc : BatchEvolutionModel
         Online T2/SPE (and the probe checks' T2) with 95/99 % and calibrated alarm limits.
     metadata : dict
         JSON-ready training record per model (``soft_sensor``, ``mspc``).
     """
 
-    soft_sensor: RamanSoftSensor
+    soft_sensor: RamanSoftSensor | SoftSensorBank
     mspc: BatchEvolutionModel
     metadata: dict[str, Any] = field(default_factory=dict)
 
@@ -109,10 +111,11 @@ def build_online_models(
     campaign = run_campaign(
         runs, progress=lambda i: tell("soft-sensor campaign", i + 1, soft_sensor_batches)
     )
-    cal = calibration_set_from_batches(campaign, every=every, runs=runs)
+    cal = calibration_sets(campaign, DEFAULT_COADD.values(), every=every, runs=runs)
     soft, soft_meta = train_soft_sensor(
         cal,
         source={"twin campaign": soft_sensor_batches, "seed": seed, "every": every},
+        coadd=DEFAULT_COADD,
         max_components=12,
         cv_folds=4,
     )

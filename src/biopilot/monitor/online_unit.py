@@ -37,7 +37,7 @@ import pandas as pd
 
 from biopilot.models.kinetics import FeedComposition
 from biopilot.monitor.alarms import AlarmEngine, AlarmRule, AlarmTransition, default_rules
-from biopilot.monitor.alarms_rules import MspcRule, TrustRule
+from biopilot.monitor.alarms_rules import TrustRule
 from biopilot.monitor.estimator import Estimate, StateEstimator
 from biopilot.monitor.estimator_inputs import StepInputs
 from biopilot.monitor.estimator_measure import (
@@ -49,7 +49,7 @@ from biopilot.monitor.estimator_measure import (
     soft_sensor_measurements,
 )
 from biopilot.monitor.online_models import OnlineModels
-from biopilot.monitor.online_mspc import MSPC_TAGS, OnlineMspc
+from biopilot.monitor.online_mspc import MSPC_TAGS, OnlineMspc, alarm_rules
 from biopilot.monitor.online_types import (
     BOUNDS,
     KEY_STATES,
@@ -63,6 +63,7 @@ from biopilot.monitor.online_types import (
     soft_tag,
 )
 from biopilot.monitor.softsensor import SoftSensorPrediction
+from biopilot.monitor.softsensor_bank import SpectrumStream
 from biopilot.store import NewEvent
 from biopilot.twin.process import bolus_plan
 from biopilot.twin.recipe import Recipe
@@ -120,17 +121,17 @@ class UnitMonitor:
         self.start_utc = None if start_utc is None else pd.Timestamp(start_utc).tz_convert("UTC")
         mspc = models.mspc
         self._rules: list[AlarmRule] = list(default_rules() if rules is None else rules)
-        self._rules += [
-            MspcRule(tag=MSPC_TAGS[k], limit=float(v), run=mspc.alarm_run)
-            for k, v in mspc.alarm_limits_.items()
-        ]
+        self._rules += alarm_rules(mspc)  # MSPC runs and the probe checks
         self._rules.append(TrustRule(tag=TRUST_TAG))
         self.alarms = AlarmEngine(self._rules)
+        #: MSPC statistics that raise alarms (see :meth:`restrict_mspc`).
+        self.mspc_alarms = frozenset(mspc.alarm_limits_)
         self.estimator: StateEstimator | None = None
         self.estimate: Estimate | None = None
         self.mspc = OnlineMspc(mspc)
         self._latest: dict[str, tuple[datetime, float]] = {}
         self._trust: deque[float] = deque(maxlen=TRUST_WINDOW)
+        self._stream = SpectrumStream(models.soft_sensor)
         self._trust_lost = False
         self._soft: dict[str, tuple[float, float, float]] = {}
         self._diagnosis: str | None = None
@@ -180,6 +181,17 @@ class UnitMonitor:
             self._logged.append((pd.Timestamp(when), tuple(float(v) for v in u), tuple(boluses)))
         self.glucose_rule = False
 
+    def restrict_mspc(self, statistics: Sequence[str]) -> None:
+        """Raise MSPC alarms on ``statistics`` only (the others are still scored and stored).
+
+        For a unit a controller feeds: the process block compares it with recipe-fed batches,
+        which it is not meant to follow; the probe checks (``t2_checks``) hold under any feed.
+        """
+        known = set(self.models.mspc.alarm_limits_)
+        if not set(statistics) <= known:
+            raise ValueError(f"unknown MSPC statistics {sorted(set(statistics) - known)}")
+        self.mspc_alarms = frozenset(statistics)
+
     def _apply_inputs(self, until: pd.Timestamp) -> None:
         """Apply the logged controller inputs due by ``until``, in time order."""
         with self._logged_lock:
@@ -218,7 +230,8 @@ class UnitMonitor:
             soft=dict(self._soft),
             trusted=float(np.mean(self._trust)) if self._trust else math.nan,
             mspc=dict(self.mspc.latest),
-            mspc_limits={k: float(v) for k, v in self.models.mspc.alarm_limits_.items()},
+            mspc_limits={k: float(v) for k, v in self.models.mspc.alarm_limits_.items()
+                         if k in self.mspc_alarms},
             alarms=alarms,
             diagnosis=self._diagnosis,
             samples=self._n["samples"],
@@ -263,13 +276,13 @@ class UnitMonitor:
         if not ok:
             return {}
         try:
-            pred = self.models.soft_sensor.predict(np.stack([x for _, x in ok]))
+            pred = self._stream.predict([s.time_utc for s, _ in ok], np.stack([x for _, x in ok]))
             return {id(s): _row(pred, i) for i, (s, _) in enumerate(ok)}
         except ValueError:
             out = {}
             for s, x in ok:
                 try:
-                    out[id(s)] = self.models.soft_sensor.predict(x[None, :])
+                    out[id(s)] = self._stream.predict([s.time_utc], x[None, :])
                 except ValueError as err:
                     self._fault(f"spectrum at {s.time_utc}: soft sensors: {err}")
             return out
@@ -367,6 +380,8 @@ class UnitMonitor:
             for key, value in row.items():
                 tag = MSPC_TAGS[str(key)]
                 out.samples.append((tag, t, float(value)))
+                if key not in self.mspc_alarms:
+                    continue
                 for tr in self.alarms.update(tag, t, float(value)):
                     out.transitions.append(tr)
                     raised = tr if tr.transition == "raised" else raised

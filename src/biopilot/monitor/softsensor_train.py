@@ -7,53 +7,81 @@ reference VCD of the test spectra), interval coverage and the share of untrusted
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
 import numpy as np
 
-from biopilot.monitor.campaign import CalibrationSet
+from biopilot.monitor.campaign import ANALYTES, CalibrationSet
 from biopilot.monitor.softsensor import RamanSoftSensor
+from biopilot.monitor.softsensor_bank import SoftSensorBank
 
 __all__ = ["evaluate", "train_soft_sensor"]
 
+#: Calibration or test data: one set, or one set per co-add window (spectra averaged).
+Data = CalibrationSet | Mapping[int, CalibrationSet]
+
 
 def train_soft_sensor(
-    calibration: CalibrationSet,
+    calibration: Data,
     *,
-    test: CalibrationSet | None = None,
+    test: Data | None = None,
     source: dict[str, Any] | None = None,
+    coadd: Mapping[str, int] | None = None,
     **params: Any,
-) -> tuple[RamanSoftSensor, dict[str, Any]]:
-    """Fit a :class:`RamanSoftSensor` on ``calibration`` and describe it for the model file.
+) -> tuple[RamanSoftSensor | SoftSensorBank, dict[str, Any]]:
+    """Fit Raman soft sensors on ``calibration`` and describe them for the model file.
 
     Parameters
     ----------
-    calibration : CalibrationSet
-        Spectra, references and batch groups.
-    test : CalibrationSet, optional
+    calibration : CalibrationSet or mapping of int to CalibrationSet
+        Spectra, references and batch groups; with ``coadd``, one set per window, each
+        built with that co-add (``calibration_set_from_batches(..., coadd=w)``).
+    test : same as ``calibration``, optional
         Held-out batches (other seeds); their figures go into the metadata.
     source : dict, optional
         Where the data came from (historian URL, campaign size and seed...).
+    coadd : mapping of str to int, optional
+        Spectra co-added per analyte (others: 1); gives a :class:`SoftSensorBank`.
+        None: one :class:`RamanSoftSensor` on single spectra.
     **params
         Hyper-parameters of :class:`RamanSoftSensor`.
 
     Returns
     -------
     model, metadata
-        The fitted sensor and JSON-ready training metadata: date (UTC), source, batches
+        The fitted sensor(s) and JSON-ready training metadata: date (UTC), source, batches
         with their seeds (and DoE factors), per-analyte preprocessing, latent variables,
-        RMSECV and RMSEC-candidates, and test figures when ``test`` is given.
+        RMSECV and RMSEC-candidates, co-add windows, and test figures when ``test`` is given.
+
+    Raises
+    ------
+    ValueError
+        If ``coadd`` names an unknown analyte or a window has no calibration set.
     """
-    model = RamanSoftSensor(wavenumbers_cm1=calibration.wavenumbers_cm1, **params)
-    model.fit(calibration.spectra, calibration.targets, groups=calibration.groups)
+    model: RamanSoftSensor | SoftSensorBank
+    sets = _by_window(calibration, coadd)
+    if coadd is None:
+        model = _fit(sets[1], tuple(params.pop("analytes", ANALYTES)), params)
+    else:
+        analytes = tuple(params.pop("analytes", ANALYTES))
+        unknown = sorted(set(coadd) - set(analytes))
+        if unknown:
+            raise ValueError(f"coadd names analytes not predicted: {unknown}")
+        windows: dict[int, list[str]] = {}
+        for a in analytes:
+            windows.setdefault(int(coadd.get(a, 1)), []).append(a)
+        model = SoftSensorBank({w: _fit(sets[w], tuple(a), params) for w, a in windows.items()})
+    first = sets[min(sets)]
     meta: dict[str, Any] = {
         "trained_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "chemotools_version": version("chemotools"),
         "source": source or {},
-        "n_spectra": len(calibration),
-        "batches": calibration.batches,
+        "n_spectra": len(first),
+        "batches": first.batches,
+        "coadd": {a: int((coadd or {}).get(a, 1)) for a in model.analytes},
         "params": {k: v for k, v in model.get_params().items() if k != "wavenumbers_cm1"},
         "cv": {
             a: {
@@ -67,12 +95,33 @@ def train_soft_sensor(
         },
     }
     if test is not None:
-        meta["test"] = {"batches": test.batches, "figures": evaluate(model, test)}
+        held = _by_window(test, coadd)
+        meta["test"] = {"batches": held[min(held)].batches, "figures": evaluate(model, held)}
     return model, meta
 
 
-def evaluate(model: RamanSoftSensor, data: CalibrationSet) -> dict[str, dict[str, float]]:
+def _by_window(data: Data, coadd: Mapping[str, int] | None) -> dict[int, CalibrationSet]:
+    """Data per co-add window; raises if a window of ``coadd`` has no set."""
+    sets = {1: data} if isinstance(data, CalibrationSet) else dict(data)
+    need = {1} if coadd is None else {1, *map(int, coadd.values())}
+    missing = sorted(need - set(sets))
+    if missing:
+        raise ValueError(f"no calibration set for co-add window(s) {missing}")
+    return sets
+
+
+def _fit(
+    data: CalibrationSet, analytes: tuple[str, ...], params: dict[str, Any]
+) -> RamanSoftSensor:
+    model = RamanSoftSensor(analytes, wavenumbers_cm1=data.wavenumbers_cm1, **params)
+    return model.fit(data.spectra, data.targets, groups=data.groups)
+
+
+def evaluate(model: RamanSoftSensor | SoftSensorBank, data: Data) -> dict[str, dict[str, float]]:
     """Return per-analyte figures of ``model`` on ``data`` (held-out batches).
+
+    A :class:`SoftSensorBank` is scored sensor by sensor, each on the set of its window
+    (``data`` then maps windows to sets), as its live co-adds would give.
 
     Returns
     -------
@@ -82,6 +131,15 @@ def evaluate(model: RamanSoftSensor, data: CalibrationSet) -> dict[str, dict[str
         ``coverage`` (share of references inside the interval), ``untrusted`` (share of
         spectra flagged) and ``n``.
     """
+    if isinstance(model, SoftSensorBank):
+        sets = _by_window(data, model.coadd)
+        return {
+            a: f
+            for w, sensor in model.sensors.items()
+            for a, f in evaluate(sensor, sets[w]).items()
+        }
+    if not isinstance(data, CalibrationSet):
+        data = data[1]
     pred = model.predict(data.spectra)
     out = {}
     for j, analyte in enumerate(pred.analytes):
