@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from biopilot.cli.main import app
+from biopilot.cli.run import run_demo
+from biopilot.cli.run_cockpit import CockpitProcess
 from biopilot.cli.run_live import LineContext, LiveResult, LiveSettings, run_live
 from biopilot.cli.run_plant import PlantConfig, PlantProcess
 from biopilot.line import LineClient, NetworkRelay
@@ -126,3 +131,35 @@ def test_bad_options_name_the_problem(tmp_path: Path, args: list[str], message: 
     res = runner.invoke(app, ["run", "--out", str(tmp_path), "--no-serve", *args])
     assert res.exit_code == 2 and message in " ".join(res.output.split())
     assert not (tmp_path / "line.db").exists()
+
+
+def test_the_cockpit_serves_the_line_while_it_runs(tmp_path: Path) -> None:
+    """The cockpit answers before the live phase ends, and shows the line's units after."""
+    cockpit = CockpitProcess(tmp_path / "line.db", free_port(), tmp_path / "cockpit.log")
+    first_answer: list[float] = []
+
+    def watch() -> None:
+        while not cockpit.running and not done.is_set():
+            time.sleep(0.05)
+        if cockpit.ready(timeout_s=120):
+            first_answer.append(time.monotonic())
+
+    done = threading.Event()
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        summary = run_demo(tmp_path, days=1.0, speed=5000, port=0, quiet=True,
+                           training=(4, 5), cockpit=cockpit)  # fmt: skip
+        live_ended = time.monotonic()
+        done.set()
+        watcher.join(10)
+        assert first_answer and first_answer[0] < live_ended, "served only after the run"
+        assert summary["missing_samples"] == 0
+        with httpx.Client(base_url=cockpit.url, timeout=30) as web:
+            web.post("/api/login", json={"username": "engineer",
+                                              "password": "engineer-demo-pw"}).raise_for_status()
+            overview = web.get("/api/overview").json()
+        assert {"BR-01", "BR-02", "BR-03"} <= {u["unit"] for u in overview}
+    finally:
+        cockpit.stop()
+    assert not cockpit.running

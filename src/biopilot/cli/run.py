@@ -3,9 +3,10 @@
 ``biopilot run`` trains the monitor's models on the twin (soft sensors, MSPC), starts the
 plant -- three twin bioreactors served over OPC UA on an accelerated clock, BR-03 with a DO
 probe drift -- records them into ``OUT/line.db`` through the line client, monitors them
-online with a live terminal view, writes ``OUT/report.html`` and finally serves the cockpit
-on the same historian until Ctrl-C (``--no-serve`` for tests and CI). A first Ctrl-C during
-the live phase stops the plant and finishes the run (everything served is still stored).
+online with a live terminal view, and writes ``OUT/report.html``. The cockpit serves the same
+historian from the moment the line goes live (its own process) until Ctrl-C after the run
+(``--no-serve``: none, for tests and CI). A first Ctrl-C during the live phase stops the plant
+and finishes the run (everything served is still stored).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import typer
 
 from biopilot.cli._common import JSON_OPTION, console, fail, print_json, print_table, progress
+from biopilot.cli.run_cockpit import CockpitProcess
 from biopilot.cli.run_live import LineTask, LiveResult, LiveSettings, run_live
 from biopilot.cli.run_plant import PlantConfig, PlantProcess
 from biopilot.config import ConfigError
@@ -63,7 +65,7 @@ def register(app: typer.Typer) -> None:
             4840, "--port", min=0, max=65535, help="OPC UA port of the plant (0, busy: a free one)."
         ),
         serve: bool = typer.Option(
-            True, "--serve/--no-serve", help="End with the cockpit on http://127.0.0.1:PORT."
+            True, "--serve/--no-serve", help="Cockpit on 127.0.0.1:PORT, live and after the run."
         ),
         http_port: int = typer.Option(
             8000, "--http-port", min=1, max=65535, help="Cockpit port (busy: a free one)."
@@ -86,23 +88,41 @@ def register(app: typer.Typer) -> None:
         if serve and (free := _free_or_any(http_port)) != http_port:
             console.print(f"[yellow]port {http_port} is busy: the cockpit will be on {free}[/]")
             http_port = free
+        cockpit = CockpitProcess(out / "line.db", http_port, out / "cockpit.log") if serve else None
         try:
             summary = run_demo(out, days=days, speed=speed, seed=seed, faults=faults,
                                port=port, quiet=json_out, training=(campaign, good_batches),
-                               mpc_unit=None if mpc_unit.lower() == "none" else mpc_unit)
+                               mpc_unit=None if mpc_unit.lower() == "none" else mpc_unit,
+                               cockpit=cockpit)
         except (ConfigError, LineConfigError, ValueError, OSError, RuntimeError) as err:
+            _stop(cockpit)
             fail(str(err))
         except KeyboardInterrupt:
+            _stop(cockpit)
             fail("interrupted: the run was aborted (what was stored stays in the historian)", 130)
         if json_out:
             print_json(summary)
         else:
             _print_summary(summary)
-        if serve:
-            from biopilot.cli.serve import serve as serve_cockpit
+        if cockpit is not None:
+            _print_logins(cockpit)
+            with contextlib.suppress(KeyboardInterrupt):
+                cockpit.wait()
 
-            serve_cockpit(db=Path(summary["db"]), host="127.0.0.1", port=http_port,
-                          demo_users=True)
+
+def _stop(cockpit: CockpitProcess | None) -> None:
+    if cockpit is not None:
+        cockpit.stop()
+
+
+def _print_logins(cockpit: CockpitProcess) -> None:
+    """Where the cockpit is and the demo logins."""
+    from biopilot.web.demo import DEMO_USERS
+
+    rows = [{"user": d.username, "password": d.password, "role": d.role.value}
+            for d in DEMO_USERS]  # fmt: skip
+    print_table("demo users (never use on a real line)", rows)
+    console.print(f"cockpit: {cockpit.url}  (API: {cockpit.url}docs; Ctrl-C stops it)")
 
 
 def run_demo(
@@ -117,8 +137,12 @@ def run_demo(
     training: tuple[int, int] = (16, 20),
     tasks: Sequence[LineTask] = (),
     mpc_unit: str | None = None,
+    cockpit: CockpitProcess | None = None,
 ) -> dict[str, Any]:
     """Run the live demo line into ``out``; return its summary (JSON-ready).
+
+    ``cockpit`` is started on the new historian as the line goes live, so the browser
+    follows the run (it serves on after; the caller stops it).
 
     ``training`` is (designed batches of the soft sensors, good batches of the MSPC model);
     the MSPC alarm limits are calibrated on twice as many further good batches.
@@ -154,6 +178,8 @@ def run_demo(
         if mpc_unit is not None:
             tasks = [*tasks, _mpc(mpc_unit, quiet)]
         startup_s = time.monotonic() - t0
+        if cockpit is not None:
+            _start_cockpit(cockpit, db, quiet)
         try:
             result = asyncio.run(_live(LiveSettings(db=db), plant, models, tasks, quiet))
         except asyncio.CancelledError:  # a second Ctrl-C
@@ -168,6 +194,16 @@ def run_demo(
     report = _report(db, result, units, out / "report.html", qc)
     summary = _summary(db, report, files, result, units, startup_s, time.monotonic() - t0, speed)
     return summary | {"imaging_qc": qc}
+
+
+def _start_cockpit(cockpit: CockpitProcess, db: Path, quiet: bool) -> None:
+    """Create the historian and start the cockpit on it."""
+    from biopilot.store import Historian
+
+    Historian(db).close()
+    cockpit.start()
+    if not quiet:
+        _print_logins(cockpit)
 
 
 def _mpc(unit: str, quiet: bool) -> LineTask:
