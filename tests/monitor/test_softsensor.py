@@ -134,6 +134,21 @@ def test_nan_spectrum_is_untrusted_with_the_reason_and_others_unchanged(
     assert len(rows) == 5 * len(ANALYTES)
 
 
+@pytest.mark.parametrize("preprocessing", ["detrend_snv", "sg1"])
+def test_a_nan_spectrum_spares_the_others_whatever_the_preprocessing(
+    data: tuple[CalibrationSet, CalibrationSet], preprocessing: str
+) -> None:
+    # SNV divides each spectrum by its own sd: the bad row's stand-in must not be constant.
+    cal, test = data
+    model = RamanSoftSensor(["titer_g_per_l"], preprocessing=preprocessing, max_components=6)
+    model.fit(cal.spectra, cal.targets, groups=cal.groups)
+    spectra = test.spectra[:4].astype(float)
+    spectra[1, 100] = np.inf
+    pred = model.predict(spectra)
+    assert not pred.trusted[1, 0] and np.isnan(pred.value[1, 0])
+    np.testing.assert_allclose(pred.value[[0, 2, 3]], model.predict(test.spectra[[0, 2, 3]]).value)
+
+
 def test_a_spectrum_of_the_wrong_length_names_both_lengths(sensor: RamanSoftSensor) -> None:
     with pytest.raises(ValueError, match=r"700 points.*has 701"):
         sensor.predict(np.ones(700))

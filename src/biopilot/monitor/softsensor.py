@@ -256,7 +256,9 @@ class RamanSoftSensor(RegressorMixin, BaseEstimator):
         X = _spectra(X, self.n_features_in_)
         n, k = X.shape[0], len(self.analytes)
         bad = ~np.all(np.isfinite(X), axis=1)
-        Xg = np.where(bad[:, None], 0.0, X)
+        # A bad row is predicted on a finite, non-constant stand-in (zeros would make SNV
+        # divide 0 by 0 and fail the whole call), then blanked below.
+        Xg = np.where(bad[:, None], np.linspace(1.0, 2.0, X.shape[1]), X)
         out = {c: np.full((n, k), np.nan) for c in ("value", "low", "high", "t2", "dmodx")}
         trusted = np.zeros((n, k), dtype=bool)
         reason = np.full((n, k), "", dtype=object)
