@@ -135,3 +135,22 @@ def test_bad_configurations_name_the_problem(
         train_soft_sensor(test, coadd={"viability_pct": 8})
     with pytest.raises(ValueError, match=r"window\(s\) \[4\]"):
         train_soft_sensor(test, coadd={"titer_g_per_l": 4})
+
+
+def test_a_batch_first_spectra_are_judged_as_the_few_they_are(
+    trained: tuple[SoftSensorBank, dict, dict[int, CalibrationSet]], held_out: list[BatchResult]
+) -> None:
+    # At inoculation a co-add holds 1..7 spectra: sqrt(8/k) times the noise of a full one.
+    # Its interval widens by that factor and its DModX is referred to a full co-add, so the
+    # first spectra are not flagged (a trust alarm at every batch start) nor over-trusted.
+    bank, _, _ = trained
+    for batch in held_out:
+        assert batch.raman is not None
+        pred = bank.predict(batch.raman.spectra[:12])
+        j = pred.analytes.index("titer_g_per_l")
+        assert np.count_nonzero(~pred.trusted[:8, j]) <= 1, pred.reason[:, j]  # 4+ unfixed
+        assert pred.trusted[8:, j].all()
+        width = pred.high[:, j] - pred.low[:, j]
+        np.testing.assert_allclose(width[:8] / width[8], np.sqrt(8 / np.arange(1, 9)), rtol=0.02)
+        single = bank.sensors[1].predict(batch.raman.spectra[:12])
+        assert np.array_equal(single.trusted, pred.trusted[:, : len(single.analytes)])

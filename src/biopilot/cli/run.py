@@ -89,6 +89,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]port {http_port} is busy: the cockpit will be on {free}[/]")
             http_port = free
         cockpit = CockpitProcess(out / "line.db", http_port, out / "cockpit.log") if serve else None
+        signal.signal(signal.SIGTERM, _terminate)  # so the cockpit and the plant are stopped
         try:
             summary = run_demo(out, days=days, speed=speed, seed=seed, faults=faults,
                                port=port, quiet=json_out, training=(campaign, good_batches),
@@ -108,6 +109,11 @@ def register(app: typer.Typer) -> None:
             _print_logins(cockpit)
             with contextlib.suppress(KeyboardInterrupt):
                 cockpit.wait()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM: leave through SystemExit, so the children are stopped on the way out."""
+    raise SystemExit(128 + signum)
 
 
 def _stop(cockpit: CockpitProcess | None) -> None:

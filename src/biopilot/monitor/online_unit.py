@@ -13,8 +13,9 @@ as the line client hands them over) and returns what it derived from them:
   statistics never change once the bin is complete);
 - the alarm transitions of every sample: limits and sensor sanity on the online tags,
   MSPC runs beyond the calibrated alarm limits, and lost soft-sensor trust: lost when less
-  than half of the last two hours' spectra were trusted, back when nine in ten are (a
-  hysteresis, so a model at the edge of its calibration space does not chatter).
+  than half of the last two hours' spectra were trusted (judged from the fourth spectrum on),
+  back when nine in ten are (a hysteresis, so a model at the edge of its calibration space
+  does not chatter).
 
 Derived values are returned as samples of their own tags (:func:`estimate_tag`,
 :func:`soft_tag`, :data:`TRUST_TAG`, :data:`MSPC_TAGS`) to be stored beside the raw ones. A
@@ -309,7 +310,8 @@ class UnitMonitor:
         self._trust.append(1.0 if trusted_key else 0.0)
         share = float(np.mean(self._trust))
         out.samples.append((TRUST_TAG, when, share))
-        self._trust_lost = share < (TRUST_BACK_AT if self._trust_lost else TRUST_LOST_BELOW)
+        if len(self._trust) >= TRUST_WINDOW // 2:  # one odd spectrum at a batch's start is not
+            self._trust_lost = share < (TRUST_BACK_AT if self._trust_lost else TRUST_LOST_BELOW)
         out.transitions += self.alarms.update(TRUST_TAG, when, 0.0 if self._trust_lost else 1.0)
         fresh = {
             tag: v

@@ -37,7 +37,7 @@ from biopilot.monitor.softsensor_stats import (
 )
 from biopilot.twin.raman import default_wavenumbers_cm1
 
-__all__ = ["AnalyteFit", "RamanSoftSensor", "SoftSensorPrediction"]
+__all__ = ["AnalyteFit", "RamanSoftSensor", "SoftSensorPrediction", "trust"]
 
 
 @dataclass(frozen=True)
@@ -273,15 +273,7 @@ class RamanSoftSensor(RegressorMixin, BaseEstimator):
             dmodx = fit.spe.dmodx(spe)
             half = fit.interval_q * np.sqrt(1.0 + 1.0 / fit.n_samples + t2 / (fit.n_samples - 1))
             t2_lim, dx_lim = fit.t2_limit(self.trust_level), fit.spe.dmodx_limit(self.trust_level)
-            pct = f"{100 * self.trust_level:g}%"
-            for i in np.flatnonzero((t2 > t2_lim) | (dmodx > dx_lim)):
-                why = []
-                if t2[i] > t2_lim:
-                    why.append(f"T2 {t2[i]:.3g} > {pct} limit {t2_lim:.3g}")
-                if dmodx[i] > dx_lim:
-                    why.append(f"DModX {dmodx[i]:.3g} > {pct} limit {dx_lim:.3g}")
-                reason[i, j] = "; ".join(why)
-            trusted[:, j] = (t2 <= t2_lim) & (dmodx <= dx_lim)
+            trusted[:, j], reason[:, j] = trust(t2, t2_lim, dmodx, dx_lim, self.trust_level)
             for c, v in (("value", value), ("t2", t2), ("dmodx", dmodx)):
                 out[c][:, j] = v
             out["low"][:, j], out["high"][:, j] = value - half, value + half
@@ -367,6 +359,22 @@ class RamanSoftSensor(RegressorMixin, BaseEstimator):
         for k, (_, test) in enumerate(splitter.split(np.zeros(n), groups=g)):
             folds[test] = k
         return folds
+
+
+def trust(
+    t2: np.ndarray, t2_lim: float, dmodx: np.ndarray, dx_lim: float, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the trust flags of predictions and, where not trusted, why (limits named)."""
+    pct = f"{100 * level:g}%"
+    reason = np.full(t2.shape, "", dtype=object)
+    for i in np.flatnonzero((t2 > t2_lim) | (dmodx > dx_lim)):
+        why = []
+        if t2[i] > t2_lim:
+            why.append(f"T2 {t2[i]:.3g} > {pct} limit {t2_lim:.3g}")
+        if dmodx[i] > dx_lim:
+            why.append(f"DModX {dmodx[i]:.3g} > {pct} limit {dx_lim:.3g}")
+        reason[i] = "; ".join(why)
+    return (t2 <= t2_lim) & (dmodx <= dx_lim), reason
 
 
 def _spectra(X: Any, n_points: int) -> np.ndarray:

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from biopilot.monitor.softsensor import AnalyteFit, RamanSoftSensor, SoftSensorPrediction
+from biopilot.monitor.softsensor import (
+    AnalyteFit,
+    RamanSoftSensor,
+    SoftSensorPrediction,
+    trust,
+)
 
 __all__ = ["DEFAULT_COADD", "SoftSensorBank", "SpectrumStream", "trailing_mean"]
 
@@ -36,10 +41,15 @@ def trailing_mean(spectra: np.ndarray, window: int) -> np.ndarray:
     Rows holding NaN/inf are left out of every mean; a row whose window holds no finite row
     is NaN.
     """
+    return _trailing(spectra, window)[0]
+
+
+def _trailing(spectra: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing means (see :func:`trailing_mean`) and how many finite rows each averages."""
     x = np.asarray(spectra, dtype=np.float64)
-    if window <= 1:
-        return x
     finite = np.all(np.isfinite(x), axis=1)
+    if window <= 1:
+        return x, finite.astype(float)
     cum = np.cumsum(np.vstack([np.zeros((1, x.shape[1])), np.where(finite[:, None], x, 0.0)]), 0)
     count = np.concatenate([[0], np.cumsum(finite)])
     hi = np.arange(1, x.shape[0] + 1)
@@ -48,7 +58,36 @@ def trailing_mean(spectra: np.ndarray, window: int) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = (cum[hi] - cum[lo]) / n[:, None]
     out[n == 0] = np.nan
-    return np.asarray(out)
+    return np.asarray(out), n
+
+
+def _partial(
+    pred: SoftSensorPrediction, sensor: RamanSoftSensor, n: np.ndarray, window: int
+) -> SoftSensorPrediction:
+    """Re-judge rows that average fewer than ``window`` spectra (a batch's first ones).
+
+    Their noise sd is ``sqrt(window / n)`` times the calibration co-adds': the interval widens
+    by that factor and DModX (noise-dominated) is referred back to a full co-add before its
+    limit, so a batch's first spectra are neither over-trusted nor flagged for being few.
+    """
+    short = np.flatnonzero((n > 0) & (n < window))
+    if short.size == 0:
+        return pred
+    f = np.sqrt(window / n[short])
+    out = {c: np.array(getattr(pred, c), copy=True) for c in _FIELDS}
+    for j, a in enumerate(pred.analytes):
+        fit = sensor.fits_[a]
+        value = out["value"][short, j]
+        half = (out["high"][short, j] - value) * f
+        out["low"][short, j], out["high"][short, j] = value - half, value + half
+        out["dmodx"][short, j] = out["dmodx"][short, j] / f
+        t2_lim, dx_lim = fit.t2_limit(sensor.trust_level), fit.spe.dmodx_limit(sensor.trust_level)
+        ok, why = trust(out["t2"][short, j], t2_lim, out["dmodx"][short, j], dx_lim,
+                        sensor.trust_level)  # fmt: skip
+        out["trusted"][short, j] = ok
+        out["reason"][short, j] = [r and f"{r} (co-add of {k:g} of {window})"
+                                   for r, k in zip(why, n[short], strict=True)]  # fmt: skip
+    return SoftSensorPrediction(pred.analytes, **out)
 
 
 class SoftSensorBank:
@@ -131,10 +170,13 @@ class SoftSensorBank:
         bad = ~np.all(np.isfinite(x), axis=1)
         parts: dict[str, SoftSensorPrediction] = {}
         for w, sensor in self.sensors.items():
-            rows = x if w == 1 else trailing_mean(np.vstack([past, x]), w)[past.shape[0] :]
+            if w == 1:
+                parts |= dict.fromkeys(sensor.analytes, sensor.predict(x))
+                continue
+            rows, n = (v[past.shape[0] :] for v in _trailing(np.vstack([past, x]), w))
             rows = np.where(bad[:, None], x, rows)  # a bad spectrum stays bad in every window
-            pred = sensor.predict(rows)
-            parts |= {a: pred for a in pred.analytes}
+            pred = _partial(sensor.predict(rows), sensor, np.where(bad, w, n), w)
+            parts |= dict.fromkeys(pred.analytes, pred)
         cols = {f: [] for f in _FIELDS}  # type: dict[str, list[np.ndarray]]
         for a in self.analytes:
             pred = parts[a]
