@@ -234,3 +234,13 @@ def test_benchmark_set_is_lazy_seeded_and_covers_the_ranges() -> None:
     again = next(benchmark_set(seed=3, n=1, size=(160, 192)))
     assert np.array_equal(again.hologram, first.hologram)
     assert frames[2].confluence == pytest.approx(0.8, abs=0.03)
+
+
+def test_a_calibrated_illumination_tilt_travels_in_the_sidecar(tmp_path: Path) -> None:
+    path = _write_npy(tmp_path, GOOD, META | {"tilt_mrad": [2.5, -1.0]})
+    _, optics = read_hologram(path)
+    assert optics.tilt_mrad == (2.5, -1.0)
+    _, plain = read_hologram(_write_npy(tmp_path, GOOD, META))
+    assert plain.tilt_mrad == (0.0, 0.0)  # not calibrated: no shift applied
+    with pytest.raises(ValueError, match="tilt_mrad"):
+        read_hologram(_write_npy(tmp_path, GOOD, META | {"tilt_mrad": [45.0, 0.0]}))

@@ -115,6 +115,7 @@ def analyze(
                     pixel_um=optics.pixel_um,
                     z=z_value,
                     n_medium=optics.n_medium,
+                    tilt_mrad=optics.tilt_mrad,
                 )
                 qc = frame_attributes(res, volume_ml=volume_ml)
                 row = {"file": str(path), **res.summary(), **_pick(qc.as_dict())}

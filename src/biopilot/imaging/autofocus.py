@@ -18,6 +18,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 from scipy import optimize
+from scipy.signal import find_peaks
 
 from biopilot.imaging.recon_input import check_hologram, check_optics, normalize_illumination
 from biopilot.models.optics import KernelCache, propagate
@@ -30,6 +31,15 @@ _PAD_PX = 32  # reflect margin around the crop (limits wrap-around of border fri
 # alone gives 1-1.6 % on 128 x 128 px (1.3-2.1 / sqrt(N)); frames with cells or debris
 # 6-20 % (our simulator's, 384-512 px). 2.5 / sqrt(N) is 2 % at 128 px, 0.5 % at 512 px.
 _FLAT_REL = 2.5
+# Least prominence of a focus peak, relative, times sqrt(pixels): 0.75 / sqrt(N) is 0.1 % at
+# 768 px. Shot-noise wiggles along z: up to 0.09 % on a 512 px frame with cells (0.2 % on
+# pure noise at 768 px, a frame refused as flat). The sample's bump beside thick cells'
+# caustics: 0.23-0.3 % (benchmark frame 003, each of 9 crops); frames 000-002 show no peak
+# beyond the sample's.
+_PEAK_REL = 0.75
+#: How far (um) beyond the phase-only criterion's maximum the sample's peak may lie: that
+#: maximum is 0-25 um short of the sample on our simulator's frames.
+_AHEAD_UM = 60.0
 
 
 def autofocus(
@@ -128,7 +138,7 @@ def autofocus(
         u = propagate(roi, -z, **opt)
         return focus_score(u), focus_score(u, phase_only=True)
 
-    def scan(grid: NDArray[np.float64]) -> tuple[int, int]:
+    def scan(grid: NDArray[np.float64], fine: bool = True) -> tuple[int, int]:
         """(index of the best plane, criterion used), or ValueError if both curves are flat."""
         curves = np.array([scores(z) for z in grid])  # (n, 2): complex field, phase only
         flat = _FLAT_REL / np.sqrt(roi.size)  # noise fluctuations fall as 1 / sqrt(N)
@@ -138,14 +148,20 @@ def autofocus(
                 f"{grid[0]:.3f}-{grid[-1]:.3f} mm (no objects in the hologram?)"
             )
         # Cells are positive lenses (n_cell > n_medium): thick round cells focus light towards
-        # the sensor, where the complex-field criterion finds their caustic, and the
-        # phase-only criterion, blind to those hot spots, peaks a little short on thin cells.
-        # Both spurious peaks lie on the sensor side: the farther of the two is the sample.
-        # A curve whose maximum sits on the window's edge has no peak inside: ignore it.
+        # the sensor, where the complex-field criterion finds their caustic (its highest peak
+        # when they are many), and the phase-only criterion, blind to those hot spots, peaks
+        # 0-25 um short of the sample. Both spurious peaks lie on the sensor side: the sample
+        # is the farthest clear peak of the complex-field curve, found in the window around
+        # a first estimate (``fine``) and at most _AHEAD_UM beyond the phase-only maximum.
+        ahead = grid <= grid[np.argmax(curves[:, 1])] + _AHEAD_UM * 1e-3
+        far = _farthest_peak(curves[:, 0], _PEAK_REL / np.sqrt(roi.size), ahead)
+        if fine and far is not None:
+            return far, 0
+        # No interior peak: of the curves' maxima, the farthest off the window's edges.
         best = np.argmax(curves, axis=0)
         inside = (best > 0) & (best < grid.size - 1)
-        far = np.where(inside, grid[best], -np.inf) if inside.any() else grid[best]
-        which = int(np.argmax(far))
+        far_z = np.where(inside, grid[best], -np.inf) if inside.any() else grid[best]
+        which = int(np.argmax(far_z))
         return int(best[which]), which
 
     def window(z_c: float) -> NDArray[np.float64]:
@@ -155,7 +171,7 @@ def autofocus(
 
     def coarse_z() -> float:  # scan of the whole range, 61 planes
         coarse = np.linspace(z_min_mm, z_max_mm, 61)
-        return float(coarse[scan(coarse)[0]])
+        return float(coarse[scan(coarse, fine=False)[0]])
 
     grid = window(z0 if z0 is not None else coarse_z())
     try:
@@ -165,11 +181,14 @@ def autofocus(
             raise
         grid = window(coarse_z())  # the spectrum misled us (dense frames): search it all
         i, which = scan(grid)
-    lo, hi = grid[0], grid[-1]
+    # The sample's peak can be a small bump on the slope of the caustics' peak: a finer scan
+    # between the neighbouring planes first, then Brent within one fine step.
     step = grid[1] - grid[0]
+    fine = np.linspace(max(grid[0], grid[i] - step), min(grid[-1], grid[i] + step), 7)
+    j = int(np.argmax([scores(z)[which] for z in fine]))
     res = optimize.minimize_scalar(
         lambda z: -scores(z)[which],
-        bounds=(max(lo, grid[i] - step), min(hi, grid[i] + step)),
+        bounds=(fine[max(j - 1, 0)], fine[min(j + 1, fine.size - 1)]),
         method="bounded",
         options={"xatol": tol_um * 1e-3},
     )
@@ -246,6 +265,17 @@ def spectral_z(
     if proj[best] < min_contrast * float(np.median(proj)):
         return None
     return float(zs_um[best] * 1e-3)
+
+
+def _farthest_peak(
+    curve: NDArray[np.float64], min_rel: float, allowed: NDArray[np.bool_]
+) -> int | None:
+    """Index of the last interior local maximum (of those ``allowed``) with a prominence of
+    at least ``min_rel`` times the curve's mean, or None."""
+    c = np.asarray(curve, dtype=np.float64)
+    peaks, _ = find_peaks(c, prominence=min_rel * abs(float(c.mean())))
+    peaks = peaks[allowed[peaks]]
+    return int(peaks[-1]) if peaks.size else None
 
 
 def _busiest_crop(img: NDArray[np.float32], side: int) -> NDArray[np.float32]:

@@ -28,6 +28,7 @@ from biopilot.imaging.recon_input import (
     check_optics,
     normalize_illumination,
     reference_phase,
+    tilt_shift,
     to_device,
 )
 from biopilot.models.optics import KernelCache, propagate
@@ -52,6 +53,7 @@ def retrieve_phase(
     support: NDArray[np.bool_] | None = None,
     cache: KernelCache | None = None,
     device: str = "cpu",
+    tilt_mrad: tuple[float, float] = (0.0, 0.0),
 ) -> NDArray[np.complex64]:
     """Complex transmission at the sample plane from one in-line hologram (twin image removed).
 
@@ -82,6 +84,10 @@ def retrieve_phase(
         Transfer-function cache (two kernels are used: ``+z`` and ``-z``).
     device : str
         ``"cpu"`` (NumPy/SciPy, the reference), ``"torch"`` (torch on CPU) or ``"cuda"``.
+    tilt_mrad : (float, float)
+        Calibrated illumination tilt (x along columns, y along rows) in the medium, mrad;
+        the result is moved back by the shift ``z tan(tilt)`` it gives the hologram (see
+        :func:`~biopilot.imaging.recon_input.tilt_shift`). 0 for an on-axis source.
 
     Returns
     -------
@@ -165,7 +171,7 @@ def retrieve_phase(
             ratio = ratio + sat * (_clamp_min(ratio, 1.0) - ratio)
         u = propagate(s * ratio, -z_mm, **opt)
     t = u / _clamp_min(abs(u), 1.0)
-    return _to_numpy(t).astype(np.complex64, copy=False)
+    return tilt_shift(_to_numpy(t), tilt_mrad, z_mm, pixel_um)
 
 
 def estimate_support(

@@ -94,6 +94,7 @@ def analyze_frame(
     cache: KernelCache | None = None,
     device: str = "cpu",
     segment_options: dict[str, Any] | None = None,
+    tilt_mrad: tuple[float, float] = (0.0, 0.0),
 ) -> FrameAnalysis:
     """Analyse one in-line hologram: reconstruct, segment, measure and classify its cells.
 
@@ -116,6 +117,9 @@ def analyze_frame(
         with ``"cuda"`` the default classifier runs there too (a given one keeps its own).
     segment_options : dict, optional
         Keyword arguments of :func:`~biopilot.imaging.segment_cells`.
+    tilt_mrad : (float, float)
+        Calibrated illumination tilt (x, y) in the medium, mrad (0 for an on-axis source);
+        see :func:`~biopilot.imaging.reconstruct`.
 
     Returns
     -------
@@ -138,6 +142,7 @@ def analyze_frame(
         n_medium=n_medium,
         cache=cache,
         device=device,
+        tilt_mrad=tilt_mrad,
     )
     timings = {"reconstruct": time.perf_counter() - t0}
     timings.update({f"reconstruct.{k}": v for k, v in rec.timings_s.items() if k != "total"})

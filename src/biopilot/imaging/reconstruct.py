@@ -61,6 +61,7 @@ def reconstruct(
     z_max_mm: float = 3.0,
     cache: KernelCache | None = None,
     device: str = "cpu",
+    tilt_mrad: tuple[float, float] = (0.0, 0.0),
 ) -> Reconstruction:
     """Reconstruct the quantitative phase of an in-line hologram of cells.
 
@@ -85,6 +86,9 @@ def reconstruct(
         Transfer-function cache, worth passing when many frames share the optics and z.
     device : str
         ``"cpu"`` (NumPy/SciPy reference), ``"torch"`` (torch on CPU) or ``"cuda"``.
+    tilt_mrad : (float, float)
+        Calibrated illumination tilt (x, y) in the medium, mrad (optical metadata, like the
+        wavelength; 0 for an on-axis source): the phase map is moved back by ``z tan(tilt)``.
 
     Returns
     -------
@@ -126,7 +130,9 @@ def reconstruct(
     if z_mm is None:
         z_mm = autofocus(holo, z_min_mm=z_min_mm, z_max_mm=z_max_mm, cache=cache, **optics)
     t1 = time.perf_counter()
-    t = retrieve_phase(holo, z_mm, n_iter=n_iter, cache=cache, device=device, **optics)
+    t = retrieve_phase(
+        holo, z_mm, n_iter=n_iter, cache=cache, device=device, tilt_mrad=tilt_mrad, **optics
+    )
     t2 = time.perf_counter()
     support = estimate_support(t)
     phase = unwrap_cells(t, support)

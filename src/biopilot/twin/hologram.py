@@ -14,6 +14,8 @@ cells outside the field of view would.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import Field, field_validator
@@ -22,6 +24,9 @@ from biopilot.config import StrictModel
 from biopilot.models.optics import KernelCache, propagate
 
 __all__ = ["OpticalSetup", "expose", "illumination_field", "sensor_intensity"]
+
+
+_TiltMrad = Annotated[float, Field(ge=-20.0, le=20.0)]
 
 
 class OpticalSetup(StrictModel):
@@ -42,6 +47,10 @@ class OpticalSetup(StrictModel):
         Sensor (rows, columns), 16-8192 each; 2748 x 3840 is a 10.6 MP 4K sensor.
     bit_depth : int
         ADC bits: 8, 10, 12, 14 or 16.
+    tilt_mrad : (float, float)
+        Calibrated illumination tilt (x along columns, y along rows) in the medium, mrad,
+        within +-20; (0, 0) when not calibrated. A tilt shifts the hologram by z tan(theta),
+        which one hologram cannot reveal: the reconstruction shifts it back when it is known.
     """
 
     wavelength_nm: float = Field(ge=405.0, le=650.0)
@@ -50,6 +59,7 @@ class OpticalSetup(StrictModel):
     n_medium: float = Field(default=1.335, ge=1.0, le=1.6)
     shape_px: tuple[int, int] = (2748, 3840)
     bit_depth: int = 12
+    tilt_mrad: tuple[_TiltMrad, _TiltMrad] = (0.0, 0.0)
 
     @field_validator("shape_px")
     @classmethod

@@ -207,7 +207,7 @@ def read_hologram(
     if not depth_known:
         meta["bit_depth"] = 8 if image.dtype.itemsize == 1 else 16
     meta["shape_px"] = tuple(image.shape)
-    keys = ("wavelength_nm", "pixel_um", "z_mm", "n_medium", "shape_px", "bit_depth")
+    keys = ("wavelength_nm", "pixel_um", "z_mm", "n_medium", "shape_px", "bit_depth", "tilt_mrad")
     optics = parse_model(OpticalSetup, {k: meta[k] for k in keys if k in meta}, source=str(p))
     if not np.any(image > 0):
         raise ValueError(f"{p}: empty frame (every pixel is zero)")
