@@ -231,11 +231,16 @@ class PredictionLike(Protocol):
     :class:`biopilot.monitor.softsensor.SoftSensorPrediction` has this shape.
     """
 
-    analytes: tuple[str, ...]
-    value: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    trusted: np.ndarray
+    @property
+    def analytes(self) -> tuple[str, ...]: ...
+    @property
+    def value(self) -> np.ndarray: ...
+    @property
+    def low(self) -> np.ndarray: ...
+    @property
+    def high(self) -> np.ndarray: ...
+    @property
+    def trusted(self) -> np.ndarray: ...
 
 
 def soft_sensor_measurements(

@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,7 +45,6 @@ from biopilot.monitor.estimator_measure import (
     ONLINE_TAGS as ESTIMATOR_TAGS,
 )
 from biopilot.monitor.estimator_measure import (
-    PredictionLike,
     online_measurements,
     soft_sensor_measurements,
 )
@@ -320,10 +319,7 @@ class UnitMonitor:
         }
         ms = online_measurements(fresh)
         if pred is not None:
-            # cast: PredictionLike declares settable fields, the prediction is frozen
-            ms += soft_sensor_measurements(
-                cast(PredictionLike, pred), 0, coverage=soft.interval_level
-            )
+            ms += soft_sensor_measurements(pred, 0, coverage=soft.interval_level)
         est = self._estimator(when)
         if est.start_utc is None or pd.Timestamp(when) < est.start_utc:
             return
