@@ -63,10 +63,10 @@ def train_soft_sensor(
     """
     model: RamanSoftSensor | SoftSensorBank
     sets = _by_window(calibration, coadd)
+    analytes = tuple(params.pop("analytes", ANALYTES))
     if coadd is None:
-        model = _fit(sets[1], tuple(params.pop("analytes", ANALYTES)), params)
+        model = _fit(sets[1], analytes, params)
     else:
-        analytes = tuple(params.pop("analytes", ANALYTES))
         unknown = sorted(set(coadd) - set(analytes))
         if unknown:
             raise ValueError(f"coadd names analytes not predicted: {unknown}")
