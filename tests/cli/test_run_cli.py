@@ -38,6 +38,7 @@ def test_run_serves_records_monitors_and_reports_the_line(tmp_path: Path) -> Non
     out = json.loads(res.stdout)
     assert out["missing_samples"] == 0 and out["simulated_days"] >= 0.6
     assert [u["unit"] for u in out["units"]] == ["BR-01", "BR-02", "BR-03"]
+    assert [u["fed by"] for u in out["units"]] == ["recipe", "NMPC (MSPC: probe checks)", "recipe"]
     for u in out["units"]:
         assert u["served"] == u["stored"] >= 13 * 0.6 * 1440, u  # 13 tags a minute
     assert "mspc_t2_checks.MSPC" in out["units"][2]["alarms raised"]

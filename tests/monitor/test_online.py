@@ -189,6 +189,9 @@ def test_a_fed_unit_keeps_the_probe_check_alarms_only(models: OnlineModels) -> N
                                    if e.payload["transition"] == "raised"}
         if restricted:
             assert set(mon.status()["BR-02"].mspc_limits) == {"t2_checks"}
+            info = hist.read_events(bid, kinds=["info"])
+            (told,) = [e for e in info if "mspc_alarms" in e.payload]
+            assert told.payload["mspc_alarms"] == ["t2_checks"] and "controller" in told.message
             assert len(hist.read_tag(bid, MSPC_TAGS["t2"])) == 6 * 24 * 6  # still scored
     process = {"mspc_t2.MSPC", "mspc_spe.MSPC"}
     assert raised["False"] & process

@@ -195,7 +195,7 @@ def run_demo(
             with contextlib.suppress(Exception):
                 asyncio.run(plant.stop(timeout_s=5.0))
     files = _save_models(models, out, db)
-    units = _unit_rows(db, result, plan)
+    units = _unit_rows(db, result, plan, mpc_unit)
     qc = _imaging(db, result, quiet)
     report = _report(db, result, units, out / "report.html", qc)
     summary = _summary(db, report, files, result, units, startup_s, time.monotonic() - t0, speed)
@@ -314,8 +314,10 @@ def _report(
                                              pd.DataFrame(qc).to_html(index=False, border=0))])
 
 
-def _unit_rows(db: Path, result: LiveResult, plan: Any) -> list[dict[str, Any]]:
-    """Per unit: batch, status, faults, samples served and stored, alarms raised, estimates."""
+def _unit_rows(
+    db: Path, result: LiveResult, plan: Any, mpc_unit: str | None
+) -> list[dict[str, Any]]:
+    """Per unit: batch, feeding, faults, samples served and stored, alarms raised, estimates."""
     from biopilot.store import Historian
 
     rows: list[dict[str, Any]] = []
@@ -332,6 +334,8 @@ def _unit_rows(db: Path, result: LiveResult, plan: Any) -> list[dict[str, Any]]:
             last = result.estimates.get(unit, {})
             rows.append({
                 "unit": unit, "batch": info.code, "status": info.status,
+                # The MSPC process block knows recipe-fed batches: a fed unit's is information.
+                "fed by": "NMPC (MSPC: probe checks)" if unit == mpc_unit else "recipe",
                 "faults": ", ".join(f"{f.kind}@{f.onset_day:g}" for f in plan.faults[unit]) or "-",
                 "served": served, "stored": stored,
                 "VCD 1e6/mL": last.get("vcd_cells_per_ml", float("nan")) / 1e6,
@@ -364,7 +368,7 @@ def _summary(
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
-    shown = ["unit", "batch", "status", "faults", "served", "stored", "VCD 1e6/mL", "titer g/L"]
+    shown = ["unit", "batch", "fed by", "faults", "served", "stored", "VCD 1e6/mL", "titer g/L"]
     print_table("Demo line: what the plant served, the historian stored, the monitor estimated",
                 summary["units"], shown)
     for u in summary["units"]:

@@ -126,6 +126,7 @@ class UnitMonitor:
         self.alarms = AlarmEngine(self._rules)
         #: MSPC statistics that raise alarms (see :meth:`restrict_mspc`).
         self.mspc_alarms = frozenset(mspc.alarm_limits_)
+        self._scope_told = True
         self.estimator: StateEstimator | None = None
         self.estimate: Estimate | None = None
         self.mspc = OnlineMspc(mspc)
@@ -146,6 +147,12 @@ class UnitMonitor:
         """
         out = UnitOutputs()
         ordered = sorted(samples, key=lambda s: s.time_utc)
+        if not self._scope_told and ordered:
+            self._scope_told = True
+            on = sorted(self.mspc_alarms)
+            out.events.append(NewEvent(time_utc=ordered[0].time_utc, kind="info", payload={
+                "mspc_alarms": on}, message=f"MSPC alarms on {', '.join(on) or 'nothing'} only: "
+                "the process block knows recipe-fed batches, this unit is fed by a controller"))
         predictions = self._predict([s for s in ordered if s.tag == SPECTRUM_TAG])
         for smp in ordered:
             try:
@@ -191,6 +198,7 @@ class UnitMonitor:
         if not set(statistics) <= known:
             raise ValueError(f"unknown MSPC statistics {sorted(set(statistics) - known)}")
         self.mspc_alarms = frozenset(statistics)
+        self._scope_told = False  # the batch record says so with the next outputs
 
     def _apply_inputs(self, until: pd.Timestamp) -> None:
         """Apply the logged controller inputs due by ``until``, in time order."""
