@@ -31,8 +31,10 @@ __all__ = [
     "calibration_set_from_batches",
     "calibration_set_from_historian",
     "calibration_sets",
+    "coadd_spectra",
     "design_campaign",
     "run_campaign",
+    "trailing_mean",
 ]
 
 #: What the soft sensors predict: true-state and at-line tag names, units in the names.
@@ -99,6 +101,36 @@ class CalibrationSet:
 
     def __len__(self) -> int:
         return int(self.spectra.shape[0])
+
+
+def trailing_mean(spectra: np.ndarray, window: int) -> np.ndarray:
+    """Return each row's mean with the ``window - 1`` rows before it (fewer at the start).
+
+    Rows holding NaN/inf are left out of every mean; a row whose window holds no finite row
+    is NaN.
+    """
+    return coadd_spectra(spectra, window)[0]
+
+
+def coadd_spectra(spectra: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing means (see :func:`trailing_mean`) and how many finite rows each averages.
+
+    The co-add of calibration sets and of a live :class:`~biopilot.monitor.softsensor_bank.
+    SoftSensorBank` alike: each row with the ``window - 1`` before it, causal.
+    """
+    x = np.asarray(spectra, dtype=np.float64)
+    finite = np.all(np.isfinite(x), axis=1)
+    if window <= 1:
+        return x, finite.astype(float)
+    cum = np.cumsum(np.vstack([np.zeros((1, x.shape[1])), np.where(finite[:, None], x, 0.0)]), 0)
+    count = np.concatenate([[0], np.cumsum(finite)])
+    hi = np.arange(1, x.shape[0] + 1)
+    lo = np.maximum(hi - window, 0)
+    n = (count[hi] - count[lo]).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (cum[hi] - cum[lo]) / n[:, None]
+    out[n == 0] = np.nan
+    return np.asarray(out), n
 
 
 def design_campaign(
@@ -206,10 +238,7 @@ def calibration_set_from_batches(
         if b.raman is None:
             raise ValueError(f"batch {i} (seed {b.seed}) was simulated without Raman")
         axis = _same_axis(axis, b.raman.wavenumbers_cm1, f"batch {i}")
-        spectra = b.raman.spectra
-        if coadd > 1:
-            cum = np.cumsum(np.vstack([np.zeros((1, spectra.shape[1])), spectra]), axis=0)
-            spectra = ((cum[coadd:] - cum[:-coadd]) / coadd).astype(np.float32)
+        spectra = coadd_spectra(b.raman.spectra, coadd)[0][coadd - 1 :].astype(np.float32)
         keep = slice(None, None, every)
         times = b.raman.time_utc[coadd - 1 :][keep]
         truth = b.truth.loc[times, list(ANALYTES)].clip(lower=0.0).reset_index(drop=True)
@@ -280,11 +309,9 @@ def calibration_set_from_historian(
             1, "m"
         )
         ok &= lag <= max_lag_min
-        ok &= at >= coadd - 1
-        means = np.full((len(at), spectra.shape[1]), np.nan)
-        for k in np.flatnonzero(ok):
-            means[k] = spectra[at[k] - coadd + 1 : at[k] + 1].mean(axis=0)
-        ok[ok] &= np.all(np.isfinite(means[ok]), axis=1)
+        coadded, n = coadd_spectra(spectra, coadd)
+        ok[ok] &= n[at[ok]] == coadd  # that spectrum and the coadd - 1 before it, all good
+        means = coadded[np.maximum(at, 0)]
         if not ok.any():
             continue
         rows = at[ok]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from biopilot.monitor.campaign import coadd_spectra, trailing_mean
 from biopilot.monitor.softsensor import (
     AnalyteFit,
     RamanSoftSensor,
@@ -33,32 +34,6 @@ __all__ = ["DEFAULT_COADD", "SoftSensorBank", "SpectrumStream", "trailing_mean"]
 DEFAULT_COADD: dict[str, int] = {"titer_g_per_l": 8, "vcd_cells_per_ml": 8}
 
 _FIELDS = ("value", "low", "high", "t2", "dmodx", "trusted", "reason")
-
-
-def trailing_mean(spectra: np.ndarray, window: int) -> np.ndarray:
-    """Return each row's mean with the ``window - 1`` rows before it (fewer at the start).
-
-    Rows holding NaN/inf are left out of every mean; a row whose window holds no finite row
-    is NaN.
-    """
-    return _trailing(spectra, window)[0]
-
-
-def _trailing(spectra: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Trailing means (see :func:`trailing_mean`) and how many finite rows each averages."""
-    x = np.asarray(spectra, dtype=np.float64)
-    finite = np.all(np.isfinite(x), axis=1)
-    if window <= 1:
-        return x, finite.astype(float)
-    cum = np.cumsum(np.vstack([np.zeros((1, x.shape[1])), np.where(finite[:, None], x, 0.0)]), 0)
-    count = np.concatenate([[0], np.cumsum(finite)])
-    hi = np.arange(1, x.shape[0] + 1)
-    lo = np.maximum(hi - window, 0)
-    n = (count[hi] - count[lo]).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = (cum[hi] - cum[lo]) / n[:, None]
-    out[n == 0] = np.nan
-    return np.asarray(out), n
 
 
 def _partial(
@@ -173,7 +148,7 @@ class SoftSensorBank:
             if w == 1:
                 parts |= dict.fromkeys(sensor.analytes, sensor.predict(x))
                 continue
-            rows, n = (v[past.shape[0] :] for v in _trailing(np.vstack([past, x]), w))
+            rows, n = (v[past.shape[0] :] for v in coadd_spectra(np.vstack([past, x]), w))
             rows = np.where(bad[:, None], x, rows)  # a bad spectrum stays bad in every window
             pred = _partial(sensor.predict(rows), sensor, np.where(bad, w, n), w)
             parts |= dict.fromkeys(pred.analytes, pred)
