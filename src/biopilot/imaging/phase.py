@@ -33,7 +33,7 @@ from biopilot.imaging.recon_input import (
 )
 from biopilot.models.optics import KernelCache, propagate
 
-__all__ = ["estimate_support", "retrieve_phase", "unwrap_cells"]
+__all__ = ["backpropagate", "estimate_support", "retrieve_phase", "unwrap_cells"]
 
 #: Iterations without a support, as a pure phase object (|t| = 1), before the first support.
 _PURE_PHASE_ITERS = 8
@@ -123,31 +123,16 @@ def retrieve_phase(
     >>> bool(abs(np.angle(t[64, 60]) - 1.5) < 0.1)
     True
     """
-    holo = check_hologram(hologram)
-    check_optics(wavelength_um, pixel_um, n_medium)
-    if not (np.isfinite(z_mm) and z_mm > 0):
-        raise ValueError(f"z_mm must be a positive distance in mm, got {z_mm}")
     if n_iter < 0:
         raise ValueError(f"n_iter must be >= 0, got {n_iter}")
     if not 0.0 <= momentum <= 0.95:
         raise ValueError(f"momentum must be 0-0.95, got {momentum}")
+    cache = KernelCache(max_entries=2) if cache is None else cache  # the +z and -z kernels
+    holo, opt = _checked(hologram, z_mm, wavelength_um, pixel_um, n_medium, cache)
     if support is not None and support.shape != holo.shape:
         raise ValueError(f"support shape {support.shape} differs from hologram {holo.shape}")
-    rel, _ = normalize_illumination(holo)
-    saturated = holo >= holo.max()
-    any_saturated = int(np.count_nonzero(saturated)) > 1  # a single brightest pixel is not
-    amp = np.sqrt(rel)
-    cache = KernelCache(max_entries=2) if cache is None else cache  # the +z and -z kernels
-    opt: dict[str, Any] = {
-        "wavelength_um": wavelength_um,
-        "pixel_um": pixel_um,
-        "n_medium": n_medium,
-        "cache": cache,
-        "fast_shape": False,
-    }
-    a = to_device(amp, device)
-    sat = to_device(saturated.astype(np.float32), device)
-    u = propagate(a, -z_mm, **opt) * reference_phase(z_mm, wavelength_um, n_medium)
+    a, sat, u = _start(holo, z_mm, opt, device)
+    any_saturated = int(np.count_nonzero(_to_numpy(sat))) > 1  # one brightest pixel is not
     fixed = support is not None
     sup = to_device(
         (np.ones(holo.shape, bool) if support is None else support).astype(np.float32), device
@@ -172,6 +157,60 @@ def retrieve_phase(
         u = propagate(s * ratio, -z_mm, **opt)
     t = u / _clamp_min(abs(u), 1.0)
     return tilt_shift(_to_numpy(t), tilt_mrad, z_mm, pixel_um)
+
+
+def backpropagate(
+    hologram: NDArray[Any],
+    z_mm: float,
+    *,
+    wavelength_um: float,
+    pixel_um: float,
+    n_medium: float = 1.335,
+    cache: KernelCache | None = None,
+    device: str = "cpu",
+    tilt_mrad: tuple[float, float] = (0.0, 0.0),
+) -> NDArray[np.complex64]:
+    """The hologram's amplitude back-propagated to the sample plane, twin image and all.
+
+    What :func:`retrieve_phase` starts from (illumination divided out, background phase 0,
+    tilt shifted back) without its constraints: the input of
+    :class:`~biopilot.imaging.cellnet.CellNet`, which learned to remove the twin image.
+
+    Raises
+    ------
+    ValueError
+        Bad hologram or optics, or ``z_mm`` not positive.
+    """
+    holo, opt = _checked(hologram, z_mm, wavelength_um, pixel_um, n_medium, cache)
+    u = _start(holo, z_mm, opt, device)[2]
+    return tilt_shift(_to_numpy(u).astype(np.complex64), tilt_mrad, z_mm, pixel_um)
+
+
+def _checked(
+    hologram: NDArray[Any],
+    z_mm: float,
+    wavelength_um: float,
+    pixel_um: float,
+    n_medium: float,
+    cache: KernelCache | None,
+) -> tuple[NDArray[np.float32], dict[str, Any]]:
+    """The validated hologram and the keyword arguments of its propagations."""
+    holo = check_hologram(hologram)
+    check_optics(wavelength_um, pixel_um, n_medium)
+    if not (np.isfinite(z_mm) and z_mm > 0):
+        raise ValueError(f"z_mm must be a positive distance in mm, got {z_mm}")
+    opt = {"wavelength_um": wavelength_um, "pixel_um": pixel_um, "n_medium": n_medium,
+           "cache": cache, "fast_shape": False}
+    return holo, opt
+
+
+def _start(holo: NDArray[np.float32], z_mm: float, opt: dict[str, Any], device: str) -> Any:
+    """Sensor amplitude, saturation mask and back-propagated field, on ``device``."""
+    rel, _ = normalize_illumination(holo)
+    a = to_device(np.sqrt(rel), device)
+    sat = to_device((holo >= holo.max()).astype(np.float32), device)
+    ref = reference_phase(z_mm, opt["wavelength_um"], opt["n_medium"])
+    return a, sat, propagate(a, -z_mm, **opt) * ref
 
 
 def estimate_support(
