@@ -154,3 +154,29 @@ def test_release_with_a_bad_spec_names_the_field(tmp_path):
 def test_train_has_help():
     res = runner.invoke(app, ["qc", "train", "--help"])
     assert res.exit_code == 0 and "--seed" in res.output
+
+
+def test_train_net_writes_loadable_weights_and_refuses_a_bad_patch(tmp_path):
+    from biopilot.imaging.cellnet import load_cellnet
+
+    out = tmp_path / "net.pt"
+    args = ["qc", "train-net", "--frames", "3", "--val", "1", "--size", "64", "--steps", "100",
+            "--batch", "2", "--out", str(out), "--json"]
+    res = runner.invoke(app, [*args, "--patch", "48"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.stdout)
+    assert row["weights"] == str(out) and 0.0 <= row["foreground_iou"] <= 1.0
+    assert load_cellnet(out).metadata_["steps"] == 100
+    bad = runner.invoke(app, [*args, "--patch", "40"])
+    assert bad.exit_code != 0 and "multiple of 16" in bad.output
+
+
+def test_analyze_iterative_method_and_a_bad_method(frames):
+    out, rows = frames
+    z = json.loads((out / "bench_3_001_truth.json").read_text())["z_mm"]
+    base = ["qc", "analyze", rows[1]["file"], "--z", str(z), "--json", "-"]
+    res = runner.invoke(app, [*base, "--method", "iterative"])
+    assert res.exit_code == 0, res.output
+    assert "reconstruct.retrieve" in json.loads(res.stdout)["frames"][0]["timings_s"]
+    bad = runner.invoke(app, [*base, "--method", "magic"])
+    assert bad.exit_code != 0 and "--method" in bad.output

@@ -1,6 +1,7 @@
 """Holographic imaging: holograms to phase, cells, features and classes."""
 
 from biopilot.imaging.autofocus import autofocus
+from biopilot.imaging.cellnet import CellMaps, CellNet, load_default_cellnet, predict_maps
 from biopilot.imaging.classify import (
     CellClassifier,
     CellSamples,
@@ -10,14 +11,16 @@ from biopilot.imaging.classify import (
 )
 from biopilot.imaging.features import FEATURE_COLUMNS, dry_mass_pg, measure_cells
 from biopilot.imaging.metrics import SegmentationScore, match_labels, score_segmentation
-from biopilot.imaging.phase import retrieve_phase, unwrap_cells
+from biopilot.imaging.phase import backpropagate, retrieve_phase, unwrap_cells
 from biopilot.imaging.pipeline import FrameAnalysis, analyze_frame, analyze_phase
 from biopilot.imaging.reconstruct import Reconstruction, reconstruct
-from biopilot.imaging.segment import background_level, segment_cells
+from biopilot.imaging.segment import background_level, segment_cells, segment_maps
 
 __all__ = [
     "FEATURE_COLUMNS",
     "CellClassifier",
+    "CellMaps",
+    "CellNet",
     "CellSamples",
     "FrameAnalysis",
     "Reconstruction",
@@ -26,15 +29,19 @@ __all__ = [
     "analyze_phase",
     "autofocus",
     "background_level",
+    "backpropagate",
     "cell_samples",
     "default_weights_path",
     "dry_mass_pg",
+    "load_default_cellnet",
     "load_default_classifier",
     "match_labels",
     "measure_cells",
+    "predict_maps",
     "reconstruct",
     "retrieve_phase",
     "score_segmentation",
     "segment_cells",
+    "segment_maps",
     "unwrap_cells",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -11,10 +12,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from biopilot.imaging.autofocus import autofocus
+from biopilot.imaging.cellnet import CellNet, load_default_cellnet, predict_maps
 from biopilot.imaging.classify import CellClassifier, load_default_classifier
 from biopilot.imaging.features import measure_cells
+from biopilot.imaging.phase import backpropagate
+from biopilot.imaging.recon_input import check_hologram, check_optics
 from biopilot.imaging.reconstruct import reconstruct
-from biopilot.imaging.segment import background_level, segment_cells
+from biopilot.imaging.segment import background_level, segment_cells, segment_maps
 from biopilot.models.optics import KernelCache
 
 __all__ = ["FrameAnalysis", "analyze_frame", "analyze_phase"]
@@ -95,8 +100,19 @@ def analyze_frame(
     device: str = "cpu",
     segment_options: dict[str, Any] | None = None,
     tilt_mrad: tuple[float, float] = (0.0, 0.0),
+    method: Literal["net", "iterative"] = "net",
+    cellnet: CellNet | None = None,
 ) -> FrameAnalysis:
     """Analyse one in-line hologram: reconstruct, segment, measure and classify its cells.
+
+    Two methods share the autofocus, measures and classifier. ``"net"`` (the default)
+    back-propagates the hologram once and lets :class:`~biopilot.imaging.cellnet.CellNet`
+    turn the field into phase, foreground and cell cores, which a marker watershed labels
+    (:func:`~biopilot.imaging.segment_maps`): one FFT pair and one network pass. ``"iterative"``
+    is the physics-only path: twin-image removal by iterative phase retrieval, unwrapping and
+    a phase watershed (:func:`~biopilot.imaging.reconstruct`,
+    :func:`~biopilot.imaging.segment_cells`); ~80 FFTs, weaker on dense frames, and no
+    learned weights involved.
 
     Parameters
     ----------
@@ -116,10 +132,16 @@ def analyze_frame(
         Reconstruction device: ``"cpu"``, ``"torch"`` or ``"cuda"`` (where PyTorch has CUDA);
         with ``"cuda"`` the default classifier runs there too (a given one keeps its own).
     segment_options : dict, optional
-        Keyword arguments of :func:`~biopilot.imaging.segment_cells`.
+        Keyword arguments of :func:`~biopilot.imaging.segment_maps` (``"net"``) or
+        :func:`~biopilot.imaging.segment_cells` (``"iterative"``).
     tilt_mrad : (float, float)
         Calibrated illumination tilt (x, y) in the medium, mrad (0 for an on-axis source);
         see :func:`~biopilot.imaging.reconstruct`.
+    method : {"net", "iterative"}
+        Reconstruction and segmentation method (above).
+    cellnet : CellNet, optional
+        Network of the ``"net"`` method; default the weights shipped with the package
+        (pass ``net.fused()`` of your own for speed).
 
     Returns
     -------
@@ -133,29 +155,51 @@ def analyze_frame(
     """
     if not (z == "auto" or isinstance(z, int | float)):
         raise ValueError(f"z must be 'auto' or a distance in mm, got {z!r}")
+    if method not in ("net", "iterative"):
+        raise ValueError(f"method must be 'net' or 'iterative', got {method!r}")
+    clf = classifier or load_default_classifier("cuda" if device == "cuda" else "cpu")
+    if method == "iterative":
+        t0 = time.perf_counter()
+        rec = reconstruct(
+            hologram, wavelength_um=wavelength_um, pixel_um=pixel_um,
+            z_mm=None if z == "auto" else float(z), n_medium=n_medium, cache=cache,
+            device=device, tilt_mrad=tilt_mrad,
+        )
+        timings = {"reconstruct": time.perf_counter() - t0}
+        timings.update({f"reconstruct.{k}": v for k, v in rec.timings_s.items() if k != "total"})
+        return analyze_phase(
+            rec.phase_rad, wavelength_um=wavelength_um, pixel_um=pixel_um, z_mm=rec.z_mm,
+            classifier=clf, segment_options=segment_options, timings=timings,
+            background_rad=0.0,
+        )
     t0 = time.perf_counter()
-    rec = reconstruct(
-        hologram,
-        wavelength_um=wavelength_um,
-        pixel_um=pixel_um,
-        z_mm=None if z == "auto" else float(z),
-        n_medium=n_medium,
-        cache=cache,
-        device=device,
-        tilt_mrad=tilt_mrad,
-    )
-    timings = {"reconstruct": time.perf_counter() - t0}
-    timings.update({f"reconstruct.{k}": v for k, v in rec.timings_s.items() if k != "total"})
+    holo = check_hologram(hologram)
+    check_optics(wavelength_um, pixel_um, n_medium)
+    optics = {"wavelength_um": wavelength_um, "pixel_um": pixel_um, "n_medium": n_medium}
+    z_mm = autofocus(holo, cache=cache, **optics) if z == "auto" else float(z)
+    t1 = time.perf_counter()
+    field_ = backpropagate(holo, z_mm, cache=cache, device=device, tilt_mrad=tilt_mrad, **optics)
+    t2 = time.perf_counter()
+    net = cellnet or _default_cellnet("cuda" if device == "cuda" else "cpu")
+    maps = predict_maps(net, field_)
+    t3 = time.perf_counter()
+    opts = {"workers": min(os.cpu_count() or 1, 4), **(segment_options or {})}
+    labels = segment_maps(maps.foreground, maps.core, pixel_um=pixel_um, **opts)
+    t4 = time.perf_counter()
+    timings = {
+        "reconstruct": t3 - t0, "reconstruct.autofocus": t1 - t0,
+        "reconstruct.backpropagate": t2 - t1, "reconstruct.cellnet": t3 - t2, "segment": t4 - t3,
+    }
     return analyze_phase(
-        rec.phase_rad,
-        wavelength_um=wavelength_um,
-        pixel_um=pixel_um,
-        z_mm=rec.z_mm,
-        classifier=classifier or load_default_classifier("cuda" if device == "cuda" else "cpu"),
-        segment_options=segment_options,
-        timings=timings,
-        background_rad=0.0,
+        maps.phase_rad, wavelength_um=wavelength_um, pixel_um=pixel_um, z_mm=z_mm,
+        classifier=clf, labels=labels, timings=timings, background_rad=0.0,
     )
+
+
+@functools.lru_cache(maxsize=2)
+def _default_cellnet(device: str) -> CellNet:
+    """The shipped network, read once per process and device, batch norm folded."""
+    return load_default_cellnet(device).fused()
 
 
 def analyze_phase(
@@ -168,6 +212,7 @@ def analyze_phase(
     segment_options: dict[str, Any] | None = None,
     background_rad: float | None = None,
     timings: dict[str, float] | None = None,
+    labels: NDArray[np.integer] | None = None,
 ) -> FrameAnalysis:
     """Analyse a quantitative phase map: segment, measure and classify its cells.
 
@@ -187,6 +232,8 @@ def analyze_phase(
         Phase of the medium; estimated from the map when not given.
     timings : dict, optional
         Earlier step timings to carry into the result.
+    labels : (H, W) int array, optional
+        Cell labels found already (then no segmentation is run here).
 
     Returns
     -------
@@ -195,16 +242,21 @@ def analyze_phase(
     timings = dict(timings or {})
     t0 = time.perf_counter()
     phase = np.asarray(phase_rad, np.float32)
-    opts = {"workers": min(os.cpu_count() or 1, 4), **(segment_options or {})}
-    labels = segment_cells(phase, pixel_um=pixel_um, **opts)
+    if labels is None:
+        opts = {"workers": min(os.cpu_count() or 1, 4), **(segment_options or {})}
+        labels = segment_cells(phase, pixel_um=pixel_um, **opts)
+        timings["segment"] = time.perf_counter() - t0
+    elif labels.shape != phase.shape:
+        raise ValueError(f"labels shape {labels.shape} differs from the phase {phase.shape}")
+    lab: NDArray[np.int32] = np.asarray(labels, np.int32)
     t1 = time.perf_counter()
     bg = background_level(phase) if background_rad is None else background_rad
     cells = measure_cells(
-        phase, labels, pixel_um=pixel_um, wavelength_um=wavelength_um, background_rad=bg
+        phase, lab, pixel_um=pixel_um, wavelength_um=wavelength_um, background_rad=bg
     )
     t2 = time.perf_counter()
     clf = classifier if classifier is not None else load_default_classifier()
-    samples = clf.samples(phase, labels, cells, pixel_um=pixel_um, background_rad=bg)
+    samples = clf.samples(phase, lab, cells, pixel_um=pixel_um, background_rad=bg)
     proba = clf.predict_proba(samples)
     cells = cells.assign(
         p_alive=proba["p_alive"].to_numpy(),
@@ -213,11 +265,11 @@ def analyze_phase(
         differentiated=proba["p_differentiated"].to_numpy() >= 0.5,
     )
     t3 = time.perf_counter()
-    timings.update({"segment": t1 - t0, "measure": t2 - t1, "classify": t3 - t2})
+    timings.update({"measure": t2 - t1, "classify": t3 - t2})
     timings["total"] = sum(v for k, v in timings.items() if "." not in k and k != "total")
     return FrameAnalysis(
         cells=cells,
-        labels=labels,
+        labels=lab,
         phase_rad=phase,
         pixel_um=pixel_um,
         wavelength_um=wavelength_um,

@@ -12,7 +12,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import watershed
 
-__all__ = ["background_level", "segment_cells"]
+__all__ = ["background_level", "segment_cells", "segment_maps"]
 
 # Largest cell the tiled watershed must see whole across a tile seam (differentiated cells
 # reach ~40 um); the seam margin is this length in pixels.
@@ -145,6 +145,84 @@ def segment_cells(
     return _remove_debris(labels, smoothed, peak, min_area_um2 / pixel_um**2, min_peak_rad)
 
 
+def segment_maps(
+    foreground: NDArray[np.floating],
+    core: NDArray[np.floating],
+    *,
+    pixel_um: float,
+    foreground_threshold: float = 0.5,
+    core_threshold: float = 0.4,
+    h_core: float = 0.0,
+    min_area_um2: float = 20.0,
+    workers: int = 1,
+) -> NDArray[np.int32]:
+    """Label cells from CellNet's foreground and core maps (a marker watershed on the cores).
+
+    Each connected region of ``core >= core_threshold`` inside the foreground is one cell's
+    marker; the watershed of ``-core`` from the markers, inside the foreground, splits
+    touching cells where their cores fall to their shared border (Bai & Urtasun 2017's deep
+    watershed). Two neighbouring regions whose lower core peak rises less than ``h_core``
+    above the saddle between them are one cell (the waist of a dividing cell, the lobes of
+    an elongated one: between two cells the core falls to 0). A foreground region with no
+    marker is a cell of its own; regions under ``min_area_um2`` are dropped.
+
+    Parameters
+    ----------
+    foreground, core : (H, W) arrays in 0-1
+        Maps from :func:`~biopilot.imaging.cellnet.predict_maps`.
+    pixel_um : float
+        Pixel pitch in the object plane, in micrometres.
+    foreground_threshold, core_threshold : float
+        Probability cut of the foreground and normalised-distance cut of the markers.
+    h_core : float
+        Smallest dynamics of a cell's core; 0 (the default) keeps every marker's region
+        apart. On perfect maps 0.3-0.5 mends the over-split lobed cells (F1 0.955 -> 0.984
+        at 80 % confluence), but the shipped network's cores do not fall to 0 between
+        touching cells and merging there costs more than it mends (tuned on frames of
+        seeds apart from the training and benchmark sets; core_threshold 0.4 likewise).
+    min_area_um2 : float
+        Smallest cell area, in square micrometres.
+    workers : int
+        Threads for the watershed.
+
+    Returns
+    -------
+    labels : (H, W) ndarray of int32
+        0 for background, 1..N for cells.
+
+    Raises
+    ------
+    ValueError
+        If the maps differ in shape or hold NaN, or a threshold is outside (0, 1).
+    """
+    fg_map = _validate(foreground, pixel_um, "foreground")
+    core_map = np.asarray(core, np.float32)
+    if core_map.shape != fg_map.shape or not np.isfinite(core_map).all():
+        raise ValueError(f"core map must be finite and of shape {fg_map.shape}")
+    for name, v in (("foreground_threshold", foreground_threshold),
+                    ("core_threshold", core_threshold)):
+        if not 0.0 < v < 1.0:
+            raise ValueError(f"{name} must be in (0, 1), got {v}")
+    mask = fg_map >= foreground_threshold
+    seeds = mask & (core_map >= core_threshold)
+    markers, _ = ndi.label(seeds)
+    labels = _flood(core_map, markers.astype(np.int32), np.flatnonzero(seeds), mask, workers,
+                    _SEAM_UM / pixel_um)
+    orphans, n_orphans = ndi.label(mask & (labels == 0))
+    if n_orphans:
+        labels = np.where(orphans > 0, orphans + labels.max(), labels).astype(np.int32)
+    peak = np.zeros(int(labels.max()) + 1, np.float32)
+    np.maximum.at(peak, labels.ravel(), core_map.ravel())
+    labels = _merge_shallow(labels, core_map, peak, h_core)[0]
+    n = int(labels.max())
+    area = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = area >= min_area_um2 / pixel_um**2
+    keep[0] = False
+    lut = np.zeros(n + 1, np.int32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+    return lut[labels]
+
+
 def background_level(phase_rad: NDArray[np.floating]) -> float:
     """Estimate the phase of the empty medium, in radians.
 
@@ -173,17 +251,19 @@ def background_level(phase_rad: NDArray[np.floating]) -> float:
     return float(np.median(near)) if near.size else float(mode)
 
 
-def _validate(phase_rad: NDArray[np.floating], pixel_um: float) -> NDArray[np.float32]:
+def _validate(
+    phase_rad: NDArray[np.floating], pixel_um: float, name: str = "phase_rad"
+) -> NDArray[np.float32]:
     phase = np.asarray(phase_rad)
     if phase.ndim != 2:
-        raise ValueError(f"phase_rad must be a 2-D array, got shape {phase.shape}")
+        raise ValueError(f"{name} must be a 2-D array, got shape {phase.shape}")
     if min(phase.shape) < 8:
-        raise ValueError(f"phase_rad must be at least 8 x 8 pixels, got {phase.shape}")
+        raise ValueError(f"{name} must be at least 8 x 8 pixels, got {phase.shape}")
     if not np.issubdtype(phase.dtype, np.number) or np.iscomplexobj(phase):
-        raise ValueError(f"phase_rad must be real-valued, got dtype {phase.dtype}")
+        raise ValueError(f"{name} must be real-valued, got dtype {phase.dtype}")
     phase = phase.astype(np.float32, copy=False)
     if not np.isfinite(phase).all():
-        raise ValueError("phase_rad contains NaN or infinite values")
+        raise ValueError(f"{name} contains NaN or infinite values")
     if not pixel_um > 0:
         raise ValueError(f"pixel_um must be > 0, got {pixel_um}")
     return phase

@@ -1,0 +1,206 @@
+"""Train CellNet on the twin's holograms: reproducible from a seed, on CPU or CUDA."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from biopilot.imaging.cellnet import CellNet
+from biopilot.imaging.cellnet_data import CellNetData, make_training_data
+
+__all__ = ["CellNetTraining", "evaluate_cellnet", "train_cellnet"]
+
+#: Weight of cell pixels in the phase loss (cells are what is measured; the medium is most).
+_CELL_WEIGHT = 4.0
+
+
+@dataclass
+class CellNetTraining:
+    """How a network was trained and how it scored on held-out frames."""
+
+    seed: int
+    n_frames: int
+    size: int
+    steps: int
+    batch: int
+    patch: int
+    device: str
+    seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    validation: dict[str, float] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        """Plain-data summary saved beside the weights."""
+        return {
+            "seed": self.seed, "n_frames": self.n_frames, "size": self.size,
+            "steps": self.steps, "batch": self.batch, "patch": self.patch,
+            "device": self.device, "seconds": round(self.seconds, 1),
+            "validation": self.validation,
+        }
+
+
+def train_cellnet(
+    seed: int = 0,
+    *,
+    n_frames: int = 1200,
+    n_val: int = 48,
+    size: int = 512,
+    steps: int = 8000,
+    batch: int = 16,
+    patch: int = 256,
+    lr: float = 2e-3,
+    widths: tuple[int, ...] = (16, 32, 64, 96),
+    device: str = "cpu",
+    workers: int = 1,
+    data: tuple[CellNetData, CellNetData] | None = None,
+    progress: Callable[[int, dict[str, float]], None] | None = None,
+) -> tuple[CellNet, CellNetTraining]:
+    """Simulate a training set and fit a :class:`CellNet` to it.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the frames (:func:`~biopilot.imaging.cellnet_data.training_frame`), the
+        initial weights and the batches: the same seed and device give the same network.
+    n_frames, n_val : int
+        Training and held-out frames (held-out frames follow the training ones).
+    size : int
+        Side of each simulated frame, px.
+    steps, batch, patch : int
+        Optimiser steps, patches per step and patch side (random crops, flips, rotations).
+    lr : float
+        Peak learning rate of the one-cycle schedule (AdamW).
+    widths : tuple of int
+        Channels per U-Net level.
+    device : str
+        ``"cpu"`` or ``"cuda"`` (bf16 autocast there); the data live on it.
+    workers : int
+        Processes simulating frames.
+    data : (train, validation), optional
+        Pre-made data (skips the simulation).
+    progress : callable, optional
+        Called as ``progress(step, losses)`` every 100 steps.
+
+    Returns
+    -------
+    (CellNet, CellNetTraining)
+    """
+    if patch % 16 or patch > size:
+        raise ValueError(f"patch must be a multiple of 16 and <= size ({size}), got {patch}")
+    t0 = time.perf_counter()
+    if data is None:
+        data = (
+            make_training_data(seed, n_frames, size=size, workers=workers),
+            make_training_data(seed, n_val, size=size, workers=workers, start=n_frames),
+        )
+    train, val = data
+    torch.manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    dev = torch.device(device)
+    tensors = _to_device(train, dev)
+    net = CellNet(widths).to(dev)
+    net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    info = CellNetTraining(seed, len(train), train.x.shape[-1], steps, batch, patch, device)
+    running: dict[str, float] = {}
+    net.train()
+    for step in range(1, steps + 1):
+        x, target = _batch(tensors, batch, patch, gen)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            y = net(x.contiguous(memory_format=torch.channels_last)).float()
+        losses = _losses(y, target)
+        loss = losses["phase"] + losses["foreground"] + losses["core"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        for k, v in losses.items():
+            running[k] = running.get(k, 0.0) + float(v.detach())
+        if step % 100 == 0:
+            mean = {k: v / 100 for k, v in running.items()}
+            info.history.append({"step": float(step), **mean})
+            if progress is not None:
+                progress(step, mean)
+            running = {}
+    net.eval()
+    info.validation = evaluate_cellnet(net, val, device=device)
+    info.seconds = time.perf_counter() - t0
+    net.metadata_ = info.metadata()
+    return net, info
+
+
+def evaluate_cellnet(net: CellNet, data: CellNetData, *, device: str = "cpu") -> dict[str, float]:
+    """Phase RMSE on cells (rad), foreground IoU and core MAE over whole held-out frames."""
+    sq, n_cell, inter, union, core_err, n_px = 0.0, 0, 0, 0, 0.0, 0
+    dev = torch.device(device)
+    with torch.inference_mode():
+        for i in range(len(data)):
+            x = torch.from_numpy(data.x[i : i + 1].astype(np.float32)).to(dev)
+            y = net(x.contiguous(memory_format=torch.channels_last)).float()[0].cpu().numpy()
+            fg_true = data.foreground[i].astype(bool)
+            fg = y[1] > 0.0
+            sq += float(((y[0] - data.phase[i].astype(np.float32))[fg_true] ** 2).sum())
+            n_cell += int(fg_true.sum())
+            inter += int((fg & fg_true).sum())
+            union += int((fg | fg_true).sum())
+            core = 1.0 / (1.0 + np.exp(-y[2]))
+            core_err += float(np.abs(core - data.core[i].astype(np.float32)).sum())
+            n_px += fg_true.size
+    return {
+        "phase_rmse_cells_rad": math.sqrt(sq / max(n_cell, 1)),
+        "foreground_iou": inter / max(union, 1),
+        "core_mae": core_err / max(n_px, 1),
+    }
+
+
+def _to_device(data: CellNetData, dev: torch.device) -> dict[str, torch.Tensor]:
+    """The arrays as tensors on ``dev`` (float16/uint8 kept: converted per batch)."""
+    return {
+        "x": torch.from_numpy(data.x).to(dev),
+        "phase": torch.from_numpy(data.phase).to(dev),
+        "foreground": torch.from_numpy(data.foreground).to(dev),
+        "core": torch.from_numpy(data.core).to(dev),
+    }
+
+
+def _batch(
+    t: dict[str, torch.Tensor], batch: int, patch: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random crops with a random flip and quarter turn (the optics are isotropic)."""
+    n, _, h, w = t["x"].shape
+    idx = torch.randint(n, (batch,), generator=gen).tolist()
+    ys = torch.randint(h - patch + 1, (batch,), generator=gen).tolist()
+    xs = torch.randint(w - patch + 1, (batch,), generator=gen).tolist()
+    flip = int(torch.randint(2, (1,), generator=gen))
+    turns = int(torch.randint(4, (1,), generator=gen))
+    xb, tb = [], []
+    for i, y0, x0 in zip(idx, ys, xs, strict=True):
+        win = (slice(y0, y0 + patch), slice(x0, x0 + patch))
+        xb.append(t["x"][i][:, win[0], win[1]])
+        tb.append(torch.stack([t[k][i][win] for k in ("phase", "foreground", "core")]))
+    x = torch.stack(xb).float()
+    target = torch.stack(tb).float()
+    if flip:
+        x, target = x.flip(-1), target.flip(-1)
+    if turns:
+        x, target = torch.rot90(x, turns, (-2, -1)), torch.rot90(target, turns, (-2, -1))
+    return x, target
+
+
+def _losses(y: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Weighted L1 on phase, BCE on foreground and on the core map."""
+    phase, fg, core = target[:, 0], target[:, 1], target[:, 2]
+    weight = 1.0 + (_CELL_WEIGHT - 1.0) * fg
+    return {
+        "phase": (weight * (y[:, 0] - phase).abs()).mean(),
+        "foreground": F.binary_cross_entropy_with_logits(y[:, 1], fg),
+        "core": F.binary_cross_entropy_with_logits(y[:, 2], core),
+    }

@@ -1,0 +1,146 @@
+"""CellNet: training data and truth maps, training, save/load, and the shipped weights."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from biopilot.imaging import backpropagate, predict_maps, segment_maps
+from biopilot.imaging.cellnet import (
+    CellNet,
+    default_cellnet_path,
+    load_cellnet,
+    load_default_cellnet,
+    net_input,
+    save_cellnet,
+)
+from biopilot.imaging.cellnet_data import core_target, make_training_data, training_frame
+from biopilot.imaging.cellnet_train import train_cellnet
+from biopilot.imaging.metrics import score_segmentation
+from biopilot.twin.incubator import OpticalSetup, SceneSpec, simulate_frame
+
+
+def test_core_target_peaks_in_each_cell_and_falls_to_zero_between_touching_cells():
+    lab = np.zeros((12, 16), int)
+    lab[2:10, 2:8] = 1
+    lab[2:10, 8:14] = 2
+    core = core_target(lab)
+    assert core[lab == 0].max() == 0
+    assert core[:, 7].max() == 0 and core[:, 8].max() == 0  # the shared border
+    for i in (1, 2):
+        assert core[lab == i].max() == pytest.approx(1.0)
+
+
+def test_training_frames_are_reproducible_and_their_truth_is_consistent():
+    a = training_frame(3, 5, size=128)
+    b = training_frame(3, 5, size=128)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    x, phase, fg, core = a
+    assert x.shape == (3, 128, 128) and phase.shape == fg.shape == core.shape == (128, 128)
+    assert np.all(core[fg == 0] == 0)
+    assert np.all(phase[fg == 1] > 0)
+
+
+def test_net_input_refuses_bad_fields():
+    with pytest.raises(ValueError, match="2-D complex"):
+        net_input(np.ones((8, 8)))
+    bad = np.ones((8, 8), np.complex64)
+    bad[2, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        net_input(bad)
+
+
+def test_a_short_training_run_learns_and_round_trips_through_a_file(tmp_path):
+    torch.set_num_threads(1)
+    data = (make_training_data(1, 6, size=64), make_training_data(1, 2, size=64, start=6))
+    net, info = train_cellnet(1, steps=300, batch=4, patch=64, data=data, widths=(8, 16))
+    first, last = info.history[0], info.history[-1]
+    assert last["foreground"] < first["foreground"]
+    assert set(info.validation) == {"phase_rmse_cells_rad", "foreground_iou", "core_mae"}
+    path = save_cellnet(net, tmp_path / "net.pt", info.metadata())
+    again = load_cellnet(path)
+    assert again.metadata_["seed"] == 1
+    assert path.with_suffix(".json").is_file()
+    field = np.exp(1j * np.zeros((50, 70))) + 0.01  # odd size: padded, cropped back
+    m1, m2 = predict_maps(net, field), predict_maps(again, field)
+    assert m1.phase_rad.shape == (50, 70)
+    np.testing.assert_allclose(m1.core, m2.core, atol=1e-6)
+
+
+def test_a_file_that_is_not_a_cellnet_is_refused(tmp_path):
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="not a readable CellNet"):
+        load_cellnet(bad)
+    torch.save({"format_version": 99, "widths": [8]}, bad)
+    with pytest.raises(ValueError, match="format 99"):
+        load_cellnet(bad)
+
+
+def test_segment_maps_splits_two_touching_cores():
+    yy, xx = np.mgrid[:40, :60]
+    d1 = np.hypot(yy - 20, xx - 22)
+    d2 = np.hypot(yy - 20, xx - 38)
+    fg = ((d1 < 9) | (d2 < 9)).astype(np.float32)
+    core = np.clip(1 - np.minimum(d1, d2) / 9, 0, 1).astype(np.float32)
+    labels = segment_maps(fg, core, pixel_um=1.0)
+    assert labels.max() == 2
+    assert labels[20, 22] != labels[20, 38]
+
+
+def test_segment_maps_refuses_mismatched_maps():
+    with pytest.raises(ValueError, match="core map"):
+        segment_maps(np.zeros((16, 16)), np.zeros((8, 8)), pixel_um=1.0)
+    with pytest.raises(ValueError, match="core_threshold"):
+        segment_maps(np.zeros((16, 16)), np.zeros((16, 16)), pixel_um=1.0, core_threshold=1.5)
+
+
+def test_shipped_cellnet_loads_with_sockets_blocked_and_is_small(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network access attempted")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    net = load_default_cellnet()
+    assert isinstance(net, CellNet)
+    assert default_cellnet_path().stat().st_size < 20e6
+    assert {"seed", "steps", "validation", "command"} <= set(net.metadata_)
+
+
+@pytest.fixture(scope="module")
+def dense_frame():
+    # Not a training frame: training frames come from training_frame's own seeds.
+    optics = OpticalSetup(wavelength_nm=488, pixel_um=1.4, z_mm=1.6, shape_px=(384, 384))
+    scene = SceneSpec(scenario="adherent", confluence=0.8, thick_fraction=0.1)
+    return simulate_frame(optics, scene, rng=2024)
+
+
+def test_shipped_cellnet_separates_cells_of_a_dense_frame(dense_frame):
+    # Measured 0.90 F1 and 0.25 rad on this frame; the iterative path gets 0.34 F1 on 80 %
+    # confluence in the benchmark. The issue's 0.95 is not reached yet (benchmarks/RESULTS.md).
+    f = dense_frame
+    field = backpropagate(
+        f.hologram, f.z_mm, wavelength_um=f.optics.wavelength_um, pixel_um=f.optics.pixel_um
+    )
+    maps = predict_maps(load_default_cellnet(), field)
+    labels = segment_maps(maps.foreground, maps.core, pixel_um=f.optics.pixel_um)
+    score = score_segmentation(f.labels, labels)
+    assert score.f1 >= 0.85
+    err = maps.phase_rad[f.labels > 0] - f.phase_rad[f.labels > 0]
+    assert float(np.sqrt(np.mean(err**2))) <= 0.35
+
+
+def test_net_path_beats_the_iterative_path_on_a_dense_frame(dense_frame):
+    from biopilot.imaging import analyze_frame
+
+    f = dense_frame
+    kw = {"wavelength_um": f.optics.wavelength_um, "pixel_um": f.optics.pixel_um, "z": f.z_mm}
+    net = analyze_frame(f.hologram, method="net", **kw)
+    iterative = analyze_frame(f.hologram, method="iterative", **kw)
+    f1 = {k: score_segmentation(f.labels, r.labels).f1 for k, r in
+          (("net", net), ("iterative", iterative))}
+    assert f1["net"] > f1["iterative"] + 0.1
+    assert {"reconstruct.cellnet", "reconstruct.backpropagate", "segment"} <= set(net.timings_s)
