@@ -24,11 +24,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     """Print rows as a markdown table (the format kept in RESULTS.md)."""
     if not rows:
         return
-    cols = list(rows[0].keys())
+    cols = list(dict.fromkeys(k for r in rows for k in r))  # union, first-seen order
     print("| " + " | ".join(cols) + " |")
     print("|" + "|".join("---" for _ in cols) + "|")
     for r in rows:
-        print("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
+        print("| " + " | ".join(_fmt(r.get(c, "-")) for c in cols) + " |")
 
 
 def _fmt(v: Any) -> str:

@@ -1,0 +1,64 @@
+"""Train CellNet on a GPU within a time budget and save it (the device run behind the weights).
+
+Simulates the training frames in all CPU cores, times 200 steps, then trains for as many
+steps as fit ``--budget-s`` (rounded to 100) and writes the weights with their metadata.
+The same network comes from ``biopilot qc train-net --seed S --frames F --steps N --batch B
+--device cuda`` with the printed figures.
+
+    python benchmarks/train_cellnet_gpu.py --out DIR [--seed 0] [--frames 1600] [--budget-s 210]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import torch
+
+from biopilot.imaging.cellnet import save_cellnet
+from biopilot.imaging.cellnet_data import make_training_data
+from biopilot.imaging.cellnet_train import train_cellnet
+
+
+def main() -> None:
+    """Simulate, probe, train, save; print one JSON line per stage."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--frames", type=int, default=1600)
+    ap.add_argument("--val", type=int, default=48)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--budget-s", type=float, default=210.0)
+    ap.add_argument("--max-steps", type=int, default=40000)
+    ap.add_argument("--device", default="cuda")
+    args = ap.parse_args()
+    torch.backends.cudnn.benchmark = True
+    t0 = time.perf_counter()
+    workers = os.cpu_count() or 1
+    data = (
+        make_training_data(args.seed, args.frames, workers=workers),
+        make_training_data(args.seed, args.val, workers=workers, start=args.frames),
+    )
+    print(json.dumps({"stage": "data", "s": round(time.perf_counter() - t0, 1)}), flush=True)
+    probe_steps = 200
+    _, probe = train_cellnet(args.seed, steps=probe_steps, batch=args.batch,
+                             device=args.device, data=(data[0], data[1]))
+    per_step = probe.seconds / probe_steps
+    steps = int(min(args.max_steps, args.budget_s / per_step) // 100 * 100)
+    print(json.dumps({"stage": "probe", "s_per_step": per_step, "steps": steps}), flush=True)
+    net, info = train_cellnet(
+        args.seed, steps=steps, batch=args.batch, device=args.device, data=data,
+        progress=lambda s, loss: print(json.dumps({"step": s, **loss}), flush=True)
+        if s % 1000 == 0 else None,
+    )
+    meta = info.metadata() | {"n_frames": args.frames, "command": (
+        f"biopilot qc train-net --seed {args.seed} --frames {args.frames} --steps {steps} "
+        f"--batch {args.batch} --device {args.device}")}
+    path = save_cellnet(net, os.path.join(args.out, "cellnet.pt"), meta)
+    print(json.dumps({"stage": "trained", "weights": str(path), **meta}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
