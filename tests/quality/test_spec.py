@@ -99,3 +99,11 @@ def test_fail_outranks_review():
     d = evaluate(SPEC, replace(GOOD, n_cells=100, dry_mass_pg_median=50.0))
     assert d.disposition == "fail"
     assert "below the minimum" in d.reasons[0]
+
+
+def test_unsplit_clumps_need_review_and_old_records_without_the_measure_still_pass():
+    clumped = evaluate(SPEC, replace(GOOD, clustered_fraction=0.3))
+    assert clumped.disposition == "review"
+    assert any("clumps too large to be single cells" in r for r in clumped.reasons)
+    assert evaluate(SPEC, replace(GOOD, clustered_fraction=0.01)).disposition == "pass"
+    assert evaluate(SPEC, GOOD).disposition == "pass"  # NaN: a record from before the measure

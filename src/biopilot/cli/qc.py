@@ -303,7 +303,8 @@ def _write_cells(tables: list[pd.DataFrame], csv: Path | None, parquet: Path | N
 
 
 def _pick(qc: dict[str, Any]) -> dict[str, Any]:
-    keys = ("viable_cells_per_cm2", "viable_cells_per_ml", "dry_mass_pg_median", "dry_mass_cv")
+    keys = ("viable_cells_per_cm2", "viable_cells_per_ml", "dry_mass_pg_median", "dry_mass_cv",
+            "clustered_fraction")
     return {k: qc[k] for k in keys}
 
 

@@ -12,9 +12,13 @@ import pandas as pd
 
 from biopilot.imaging.pipeline import FrameAnalysis
 
-__all__ = ["QCAttributes", "batch_attributes", "frame_attributes"]
+__all__ = ["CLUSTER_AREA_UM2", "QCAttributes", "batch_attributes", "frame_attributes"]
 
 _NAN = float("nan")
+#: A segmented object larger than this is a cluster, not a cell: the largest cells of the
+#: issue's range (differentiated, flat, elongated) reach ~3,600 um2 in the twin; an object of
+#: 5,000 um2 (80 um across) is a clump of touching cells the segmentation did not split.
+CLUSTER_AREA_UM2 = 5000.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class QCAttributes:
         Dry-mass distribution of live cells, picograms.
     dry_mass_cv : float
         Coefficient of variation of the live cells' dry mass.
+    clustered_fraction : float
+        Fraction of the segmented area in objects larger than :data:`CLUSTER_AREA_UM2`:
+        clumps the segmentation could not split (a dense suspension, say), whose counts and
+        classes cannot be trusted. NaN where not known (records from before session 4).
     """
 
     n_frames: int
@@ -57,6 +65,7 @@ class QCAttributes:
     dry_mass_pg_p10: float
     dry_mass_pg_p90: float
     dry_mass_cv: float
+    clustered_fraction: float = _NAN
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (NaN becomes None)."""
@@ -173,7 +182,16 @@ def batch_attributes(
         dry_mass_pg_p10=wmean("dry_mass_pg_p10"),
         dry_mass_pg_p90=wmean("dry_mass_pg_p90"),
         dry_mass_cv=wmean("dry_mass_cv"),
+        clustered_fraction=_pooled_clusters(frames, covered),
     )
+
+
+def _pooled_clusters(frames: Sequence[QCAttributes], covered_mm2: float) -> float:
+    """Area-weighted clustered fraction over frames (NaN if any frame lacks it)."""
+    parts = [f.clustered_fraction * f.confluence * f.field_area_mm2 for f in frames]
+    if not parts or any(math.isnan(v) for v in parts):
+        return _NAN
+    return sum(parts) / covered_mm2 if covered_mm2 > 0 else 0.0
 
 
 def _attributes(
@@ -200,6 +218,8 @@ def _attributes(
         p10 = med = p90 = mean = cv = _NAN
     if volume_ml is not None and not volume_ml > 0:
         raise ValueError(f"volume_ml must be > 0, got {volume_ml}")
+    area = cells["area_um2"].to_numpy(float) if "area_um2" in cells else np.zeros(0)
+    clustered = float(area[area > CLUSTER_AREA_UM2].sum() / area.sum()) if area.sum() else 0.0
     return QCAttributes(
         n_frames=n_frames,
         n_cells=n_cells,
@@ -215,4 +235,5 @@ def _attributes(
         dry_mass_pg_p10=float(p10),
         dry_mass_pg_p90=float(p90),
         dry_mass_cv=cv,
+        clustered_fraction=clustered,
     )

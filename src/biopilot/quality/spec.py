@@ -27,13 +27,16 @@ class Spec(StrictModel):
     A limit left out is not checked. Fractions are 0-1. ``review_margin`` marks a value
     that passes but lies within this relative distance of a limit; for fractions the
     95 % Wilson interval of the count is used instead (a value whose interval crosses a
-    limit cannot be decided from the cells seen).
+    limit cannot be decided from the cells seen). A batch whose segmented area lies for more
+    than ``max_clustered_fraction`` in clumps too large to be one cell needs review: its
+    counts are not trustworthy (dilute the sample and image it again).
     """
 
     product: str = Field(min_length=1)
     version: str = "1"
     min_cells_counted: int = Field(default=200, ge=1)
     review_margin: float = Field(default=0.05, ge=0.0, le=0.5)
+    max_clustered_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
     viability_min: float | None = Field(default=None, ge=0.0, le=1.0)
     viable_cells_per_cm2_min: float | None = Field(default=None, ge=0.0)
     viable_cells_per_cm2_max: float | None = Field(default=None, gt=0.0)
@@ -100,7 +103,8 @@ def evaluate(spec: Spec, qc: QCAttributes) -> Decision:
 
     Each limited attribute fails when outside its limits, needs review when it was not
     measured or passes too close to a limit (see :class:`Spec`), and passes otherwise. The
-    batch needs review when fewer than ``min_cells_counted`` cells were seen. The
+    batch needs review when fewer than ``min_cells_counted`` cells were seen or too much of
+    its cell area is in unsplit clumps (``max_clustered_fraction``). The
     disposition is fail if any check fails, else review if any needs review, else pass.
 
     Parameters
@@ -136,6 +140,19 @@ def evaluate(spec: Spec, qc: QCAttributes) -> Decision:
                 None,
                 "review",
                 f"too few cells to decide: {qc.n_cells} counted, {spec.min_cells_counted} needed",
+            )
+        )
+    clustered = qc.clustered_fraction
+    if not math.isnan(clustered) and clustered > spec.max_clustered_fraction:
+        checks.append(
+            Check(
+                "clustered_fraction",
+                clustered,
+                None,
+                spec.max_clustered_fraction,
+                "review",
+                f"{clustered:.0%} of the cell area is in clumps too large to be single cells "
+                f"(> {spec.max_clustered_fraction:.0%}): counts unreliable, dilute and re-image",
             )
         )
     order: dict[Disposition, int] = {"fail": 0, "review": 1, "pass": 2}
