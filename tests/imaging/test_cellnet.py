@@ -69,6 +69,10 @@ def test_a_short_training_run_learns_and_round_trips_through_a_file(tmp_path):
     m1, m2 = predict_maps(net, field), predict_maps(again, field)
     assert m1.phase_rad.shape == (50, 70)
     np.testing.assert_allclose(m1.core, m2.core, atol=1e-6)
+    np.testing.assert_allclose(predict_maps(again.fused(), field).core, m2.core, atol=1e-5)
+    # Predicting leaves the network trainable (fine-tuning from shipped weights).
+    assert not any(p.is_inference() for p in again.parameters())
+    train_cellnet(1, steps=100, batch=2, patch=64, data=data, init=again)
 
 
 def test_a_file_that_is_not_a_cellnet_is_refused(tmp_path):

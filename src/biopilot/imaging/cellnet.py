@@ -119,7 +119,7 @@ class CellNet(nn.Module):
                 blocks[i] = nn.Sequential(
                     fuse_conv_bn_eval(c1, n1), r1, fuse_conv_bn_eval(c2, n2), r2
                 )
-        return out
+        return out.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     @property
     def multiple(self) -> int:
@@ -194,14 +194,15 @@ def predict_maps(
     m = net.multiple
     ph, pw = -h % m, -w % m
     dev = torch.device(device) if device else next(net.parameters()).device
+    was_training = net.training
     with torch.inference_mode():
         t = torch.from_numpy(x).to(dev)[None]
         t = F.pad(t, (0, pw, 0, ph))  # zeros are medium
         t = t.contiguous(memory_format=torch.channels_last)
-        net.eval()
-        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        net.eval()  # (channels-last weights, as load_cellnet makes them, are ~2x faster on CPU)
         y = net(t)[0, :, :h, :w].float()
         out = torch.stack([y[0], torch.sigmoid(y[1]), torch.sigmoid(y[2])]).cpu().numpy()
+    net.train(was_training)
     return CellMaps(phase_rad=out[0], foreground=out[1], core=out[2])
 
 
@@ -247,7 +248,8 @@ def load_cellnet(path: str | Path, *, device: str = "cpu") -> CellNet:
     net = CellNet(tuple(blob["widths"]))
     net.load_state_dict(blob["state_dict"])
     net.metadata_ = json.loads(blob["metadata"])
-    return net.to(device).eval()
+    net = net.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return net.eval()
 
 
 def default_cellnet_path() -> Path:

@@ -60,6 +60,7 @@ def train_cellnet(
     device: str = "cpu",
     workers: int = 1,
     data: tuple[CellNetData, CellNetData] | None = None,
+    init: CellNet | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
 ) -> tuple[CellNet, CellNetTraining]:
     """Simulate a training set and fit a :class:`CellNet` to it.
@@ -85,6 +86,8 @@ def train_cellnet(
         Processes simulating frames.
     data : (train, validation), optional
         Pre-made data (skips the simulation).
+    init : CellNet, optional
+        Network to start from (fine-tuning; ``widths`` is then ignored); trained in place.
     progress : callable, optional
         Called as ``progress(step, losses)`` every 100 steps.
 
@@ -105,7 +108,7 @@ def train_cellnet(
     gen = torch.Generator(device="cpu").manual_seed(seed)
     dev = torch.device(device)
     tensors = _to_device(train, dev)
-    net = CellNet(widths).to(dev)
+    net = (init if init is not None else CellNet(widths)).to(dev)
     net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
