@@ -169,3 +169,25 @@ def test_a_dense_suspension_the_network_cannot_split_is_flagged_not_silently_cou
     spec = Spec(product="demo", min_cells_counted=1)
     assert evaluate(spec, clumped).disposition == "review"
     assert evaluate(spec, fine).disposition == "pass"
+
+
+def test_segment_maps_equals_a_plain_marker_watershed(dense_frame):
+    # segment_maps floods only outside the seeds' interiors, in threaded bands: the labels
+    # must be those of one plain watershed over the whole foreground.
+    from scipy import ndimage as ndi
+    from skimage.segmentation import watershed
+
+    f = dense_frame
+    field = backpropagate(
+        f.hologram, f.z_mm, wavelength_um=f.optics.wavelength_um, pixel_um=f.optics.pixel_um
+    )
+    maps = predict_maps(load_default_cellnet(), field)
+    mask = maps.foreground >= 0.5
+    markers, _ = ndi.label(mask & (maps.core >= 0.4))
+    plain = watershed(-maps.core, markers, mask=mask)
+    ours = segment_maps(maps.foreground, maps.core, pixel_um=f.optics.pixel_um, workers=2,
+                        min_area_um2=1e-9)
+    # Same partition (numbering may differ): a one-to-one map between the label sets.
+    both = mask & (plain > 0)
+    pairs = np.unique(np.stack([plain[both], ours[both]]), axis=1)
+    assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
