@@ -18,7 +18,7 @@ from biopilot.imaging.cellnet import (
     save_cellnet,
 )
 from biopilot.imaging.cellnet_data import core_target, make_training_data, training_frame
-from biopilot.imaging.cellnet_train import train_cellnet
+from biopilot.imaging.cellnet_train import calibrate_phase_gain, train_cellnet
 from biopilot.imaging.metrics import score_segmentation
 from biopilot.twin.incubator import OpticalSetup, SceneSpec, simulate_frame
 
@@ -111,7 +111,8 @@ def test_shipped_cellnet_loads_with_sockets_blocked_and_is_small(monkeypatch):
     net = load_default_cellnet()
     assert isinstance(net, CellNet)
     assert default_cellnet_path().stat().st_size < 20e6
-    assert {"seed", "steps", "validation", "command"} <= set(net.metadata_)
+    assert {"seed", "steps", "validation", "command", "phase_gain"} <= set(net.metadata_)
+    assert float(net.phase_gain) == pytest.approx(net.metadata_["phase_gain"])
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +192,24 @@ def test_segment_maps_equals_a_plain_marker_watershed(dense_frame):
     both = mask & (plain > 0)
     pairs = np.unique(np.stack([plain[both], ours[both]]), axis=1)
     assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
+
+
+def test_phase_gain_makes_the_summed_cell_phase_match_and_travels_with_the_weights(tmp_path):
+    torch.set_num_threads(1)
+    data = (make_training_data(2, 4, size=64), make_training_data(2, 3, size=64, start=4))
+    net, info = train_cellnet(2, steps=100, batch=2, patch=64, data=data, widths=(8, 16))
+    assert info.phase_gain == pytest.approx(float(net.phase_gain))
+    with torch.no_grad():
+        net.head.weight.mul_(0.5)  # a network reading phase low...
+        net.head.bias.mul_(0.5)
+    gain = calibrate_phase_gain(net, data[1])  # ...is calibrated back
+    ratios = []
+    for i in range(len(data[1])):
+        cells = data[1].foreground[i].astype(bool)
+        if cells.any():
+            u = data[1].x[i].astype(np.float32)
+            y = net(torch.from_numpy(u[None]))[0, 0].detach().numpy()
+            ratios.append(data[1].phase[i][cells].astype(float).sum() / y[cells].sum())
+    assert gain > 0 and np.median(ratios) == pytest.approx(1.0, abs=1e-3)
+    again = load_cellnet(save_cellnet(net, tmp_path / "n.pt"))
+    assert float(again.phase_gain) == pytest.approx(gain)

@@ -87,6 +87,8 @@ class CellMaps:
 class CellNet(nn.Module):
     """U-Net on 2 x 2-folded field channels; ``widths`` are the channels per level."""
 
+    phase_gain: torch.Tensor
+
     def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 96)) -> None:
         super().__init__()
         self.widths = tuple(int(w) for w in widths)
@@ -104,6 +106,8 @@ class CellNet(nn.Module):
             self.dec.append(_block(2 * w, w))
             prev = w
         self.head = nn.Conv2d(prev, 3 * _FOLD * _FOLD, 1)
+        # Calibration of the phase output (see cellnet_train.calibrate_phase_gain); saved.
+        self.register_buffer("phase_gain", torch.tensor(1.0))
 
     def fused(self) -> CellNet:
         """An inference copy with each batch norm folded into its convolution (~15 % faster).
@@ -138,7 +142,8 @@ class CellNet(nn.Module):
         skips.pop()
         for up, dec in zip(self.up, self.dec, strict=True):
             x = dec(torch.cat([up(x), skips.pop()], 1))
-        return self.unfold(self.head(x))
+        y = self.unfold(self.head(x))
+        return torch.cat([y[:, :1] * self.phase_gain, y[:, 1:]], 1)
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -246,7 +251,9 @@ def load_cellnet(path: str | Path, *, device: str = "cpu") -> CellNet:
             f"biopilot (format {FORMAT_VERSION}); retrain with `biopilot qc train-net`"
         )
     net = CellNet(tuple(blob["widths"]))
-    net.load_state_dict(blob["state_dict"])
+    state = dict(blob["state_dict"])
+    state.setdefault("phase_gain", torch.tensor(1.0))  # files from before the calibration
+    net.load_state_dict(state)
     net.metadata_ = json.loads(blob["metadata"])
     net = net.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return net.eval()
