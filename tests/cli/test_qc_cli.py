@@ -180,3 +180,10 @@ def test_analyze_iterative_method_and_a_bad_method(frames):
     assert "reconstruct.retrieve" in json.loads(res.stdout)["frames"][0]["timings_s"]
     bad = runner.invoke(app, [*base, "--method", "magic"])
     assert bad.exit_code != 0 and "--method" in bad.output
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_asking_for_cuda_without_it_is_a_clear_error(frames):
+    _, rows = frames
+    res = runner.invoke(app, ["qc", "analyze", rows[1]["file"], "--device", "cuda"])
+    assert res.exit_code != 0 and "no CUDA device" in res.output

@@ -106,6 +106,7 @@ def analyze(
         fail(f"--method must be 'net' or 'iterative', got {method!r}")
     if device not in ("cpu", "cuda"):
         fail(f"--device must be 'cpu' or 'cuda', got {device!r}")
+    _check_device(device)
     if (db is None) != (batch is None):
         fail("--db and --batch go together")
     historian = _historian(db) if db else None
@@ -258,13 +259,10 @@ def train_net(
     The shipped weights were made with this command on a GPU (``--device cuda``, minutes);
     on a 2-core CPU the default takes ~1.5 hours (~0.7 s a step of 16 patches of 256 px).
     """
-    import torch
-
     from biopilot.imaging.cellnet import default_cellnet_path, save_cellnet
     from biopilot.imaging.cellnet_train import train_cellnet
 
-    if device == "cuda" and not torch.cuda.is_available():
-        fail("--device cuda: PyTorch sees no CUDA device here")
+    _check_device(device)
     with progress(enabled=not as_json) as bar:
         task = bar.add_task("training CellNet", total=steps)
         try:
@@ -281,6 +279,15 @@ def train_net(
         print_json(row)
     else:
         print_table("CellNet (held-out frames)", [row])
+
+
+def _check_device(device: str) -> None:
+    """Exit with a clear message when CUDA is asked for and PyTorch has none."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            fail("--device cuda: PyTorch sees no CUDA device here (use --device cpu)")
 
 
 def write_overlay(analysis: FrameAnalysis, path: Path) -> Path:
