@@ -86,6 +86,9 @@ def analyze(
         "net", "--method", help="'net' (CellNet, default) or 'iterative' (phase retrieval)."
     ),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (where PyTorch has it)."),
+    refine: int = typer.Option(
+        5, "--refine", min=0, help="Retrieval iterations from CellNet's phase (0: none)."
+    ),
 ) -> None:
     """Analyse holograms: cell count, viability, confluence, differentiation, per-cell table.
 
@@ -127,6 +130,7 @@ def analyze(
                     tilt_mrad=optics.tilt_mrad,
                     method=method,  # type: ignore[arg-type]
                     device=device,
+                    refine=refine,
                 )
                 qc = frame_attributes(res, volume_ml=volume_ml)
                 row = {"file": str(path), **res.summary(), **_pick(qc.as_dict())}

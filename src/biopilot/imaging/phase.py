@@ -54,6 +54,7 @@ def retrieve_phase(
     cache: KernelCache | None = None,
     device: str = "cpu",
     tilt_mrad: tuple[float, float] = (0.0, 0.0),
+    init: NDArray[np.complexfloating] | None = None,
 ) -> NDArray[np.complex64]:
     """Complex transmission at the sample plane from one in-line hologram (twin image removed).
 
@@ -88,6 +89,11 @@ def retrieve_phase(
         Calibrated illumination tilt (x along columns, y along rows) in the medium, mrad;
         the result is moved back by the shift ``z tan(tilt)`` it gives the hologram (see
         :func:`~biopilot.imaging.recon_input.tilt_shift`). 0 for an on-axis source.
+    init : (H, W) complex array, optional
+        Starting sample-plane transmission, in the sample's own coordinates (tilt shifted
+        back), instead of the back-propagated field: a learned estimate such as
+        ``exp(1j * CellNet phase)``, which the iterations then make consistent with the
+        hologram. Needs ``support``.
 
     Returns
     -------
@@ -131,7 +137,11 @@ def retrieve_phase(
     holo, opt = _checked(hologram, z_mm, wavelength_um, pixel_um, n_medium, cache)
     if support is not None and support.shape != holo.shape:
         raise ValueError(f"support shape {support.shape} differs from hologram {holo.shape}")
+    if init is not None and (support is None or np.shape(init) != holo.shape):
+        raise ValueError("init needs a support, and both the hologram's shape")
     a, sat, u = _start(holo, z_mm, opt, device)
+    if init is not None:  # into the sensor's coordinates, where the iterations run
+        u = to_device(tilt_shift(init, (-tilt_mrad[0], -tilt_mrad[1]), z_mm, pixel_um), device)
     any_saturated = int(np.count_nonzero(_to_numpy(sat))) > 1  # one brightest pixel is not
     fixed = support is not None
     sup = to_device(

