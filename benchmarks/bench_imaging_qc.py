@@ -8,7 +8,8 @@ classifier was trained on), so that a shortfall can be placed in the reconstruct
 the cell analysis. Prints markdown tables, target against measured.
 
     python benchmarks/bench_imaging_qc.py [--n 5] [--size 2748x3840] [--seed 0]
-        [--paths net,true] [--device cpu|cuda] [--cellnet PATH]
+        [--paths net,true] [--device cpu|cuda] [--cellnet PATH] [--refine N]
+        [--only 2,3] [--calibrated-tilt]
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (network and FFTs)")
     ap.add_argument("--cellnet", default=None, help="CellNet weights (default: shipped)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--refine", type=int, default=0, help="net path: retrieval iterations")
     ap.add_argument("--only", default=None, help="frame indices to run, e.g. 2,3")
     ap.add_argument("--calibrated-tilt", action="store_true",
                     help="give the analysis the frame's true tilt, as an instrument calibration")
@@ -86,6 +88,7 @@ def main() -> None:
                     method=method,  # type: ignore[arg-type]
                     cellnet=net,
                     tilt_mrad=frame.scene.tilt_mrad if args.calibrated_tilt else (0.0, 0.0),
+                    refine=args.refine,
                 )
         for name, res in paths.items():
             row = stats[name].add(frame, res)

@@ -87,7 +87,7 @@ def analyze(
     ),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (where PyTorch has it)."),
     refine: int = typer.Option(
-        5, "--refine", min=0, help="Retrieval iterations from CellNet's phase (0: none)."
+        0, "--refine", min=0, help="Retrieval iterations from CellNet's phase (e.g. 5)."
     ),
 ) -> None:
     """Analyse holograms: cell count, viability, confluence, differentiation, per-cell table.
