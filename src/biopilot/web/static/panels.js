@@ -137,7 +137,9 @@ function renderQc(q) {
     const a = r.body.attributes || {};
     const what = r.body.assay || r.body.method || "—";
     const values = a.n_cells !== undefined
-      ? `${a.n_cells} cells · viability ${fmt(a.viability)} · confluence ${fmt(a.confluence)}`
+      ? `${a.n_cells} cells · viability ${fmt(a.viability)} · confluence ${fmt(a.confluence)}` +
+        (a.clustered_fraction > 0  // area the segmentation could not split into cells
+          ? ` · ${(100 * a.clustered_fraction).toFixed(0)} % in unsplit clumps` : "")
       : Object.entries(r.body).filter(([k]) => k !== "assay")
         .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : fmt(v)}`).join(" · ");
     const overlay = el("td", {});
