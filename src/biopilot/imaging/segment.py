@@ -178,8 +178,9 @@ def segment_maps(
         Smallest dynamics of a cell's core; 0 (the default) keeps every marker's region
         apart. On perfect maps 0.3-0.5 mends the over-split lobed cells (F1 0.955 -> 0.984
         at 80 % confluence), but the shipped network's cores do not fall to 0 between
-        touching cells and merging there costs more than it mends (tuned on frames of
-        seeds apart from the training and benchmark sets; core_threshold 0.4 likewise).
+        touching cells and merging at 0.3 costs more than it mends (0.1: no difference
+        beyond the frame-to-frame spread). Chosen, like core_threshold 0.4, on frames apart
+        from the training and benchmark sets (``benchmarks/tune_segment_maps.py``).
     min_area_um2 : float
         Smallest cell area, in square micrometres.
     workers : int
