@@ -187,3 +187,16 @@ def test_asking_for_cuda_without_it_is_a_clear_error(frames):
     _, rows = frames
     res = runner.invoke(app, ["qc", "analyze", rows[1]["file"], "--device", "cuda"])
     assert res.exit_code != 0 and "no CUDA device" in res.output
+
+
+def test_analyze_warns_when_a_frame_is_mostly_unsplit_clumps(tmp_path):
+    from biopilot.twin.incubator import OpticalSetup, SceneSpec, simulate_frame, write_frame
+
+    optics = OpticalSetup(wavelength_nm=488, pixel_um=1.4, z_mm=1.6, shape_px=(384, 384))
+    dense = simulate_frame(
+        optics, SceneSpec(scenario="suspension", confluence=0.8, thick_fraction=0.1), rng=2024
+    )
+    path = write_frame(dense, tmp_path, "npy", truth=False)
+    res = runner.invoke(app, ["qc", "analyze", str(path), "--z", str(dense.z_mm)])
+    assert res.exit_code == 0, res.output
+    assert "in clumps too large to be single cells" in res.output

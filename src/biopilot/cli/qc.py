@@ -168,6 +168,17 @@ def analyze(
             "z_mm",
         ]
         print_table("QC per frame", results, cols)
+        from biopilot.quality import Spec
+
+        limit = Spec.model_fields["max_clustered_fraction"].default  # what release would judge
+        for r in results:
+            share = r.get("clustered_fraction") or 0.0
+            if share > limit:
+                typer.echo(
+                    f"warning: {r['file']}: {share:.0%} of the cell area is in clumps too large "
+                    "to be single cells: count and classes unreliable (dilute and re-image)",
+                    err=True,
+                )
         for f in failed:
             typer.echo(f"failed: {f['file']}: {f['error']}", err=True)
     if failed:
