@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch.nn import functional as F
 
 from biopilot.imaging.cellnet import CellNet
@@ -161,17 +162,11 @@ def calibrate_phase_gain(
     """
     net.phase_gain.fill_(1.0)
     ratios = []
-    dev = torch.device(device)
-    with torch.no_grad():
-        for i in range(len(data)):
-            cells = data.foreground[i].astype(bool)
-            if not cells.any():
-                continue
-            x = torch.from_numpy(data.x[i : i + 1].astype(np.float32)).to(dev)
-            y = net(x.contiguous(memory_format=torch.channels_last))[0, 0].float().cpu().numpy()
-            pred = float(y[cells].sum())
-            if pred > 0:
-                ratios.append(float(data.phase[i][cells].astype(np.float64).sum()) / pred)
+    for i, y in _outputs(net, data, device):
+        cells = data.foreground[i].astype(bool)
+        pred = float(y[0][cells].sum())
+        if cells.any() and pred > 0:
+            ratios.append(float(data.phase[i][cells].astype(np.float64).sum()) / pred)
     gain = float(np.median(ratios)) if ratios else 1.0
     net.phase_gain.fill_(gain)
     return gain
@@ -180,25 +175,33 @@ def calibrate_phase_gain(
 def evaluate_cellnet(net: CellNet, data: CellNetData, *, device: str = "cpu") -> dict[str, float]:
     """Phase RMSE on cells (rad), foreground IoU and core MAE over whole held-out frames."""
     sq, n_cell, inter, union, core_err, n_px = 0.0, 0, 0, 0, 0.0, 0
-    dev = torch.device(device)
-    with torch.inference_mode():
-        for i in range(len(data)):
-            x = torch.from_numpy(data.x[i : i + 1].astype(np.float32)).to(dev)
-            y = net(x.contiguous(memory_format=torch.channels_last)).float()[0].cpu().numpy()
-            fg_true = data.foreground[i].astype(bool)
-            fg = y[1] > 0.0
-            sq += float(((y[0] - data.phase[i].astype(np.float32))[fg_true] ** 2).sum())
-            n_cell += int(fg_true.sum())
-            inter += int((fg & fg_true).sum())
-            union += int((fg | fg_true).sum())
-            core = 1.0 / (1.0 + np.exp(-y[2]))
-            core_err += float(np.abs(core - data.core[i].astype(np.float32)).sum())
-            n_px += fg_true.size
+    for i, y in _outputs(net, data, device):
+        fg_true = data.foreground[i].astype(bool)
+        fg = y[1] > 0.0
+        sq += float(((y[0] - data.phase[i].astype(np.float32))[fg_true] ** 2).sum())
+        n_cell += int(fg_true.sum())
+        inter += int((fg & fg_true).sum())
+        union += int((fg | fg_true).sum())
+        core = 1.0 / (1.0 + np.exp(-y[2]))
+        core_err += float(np.abs(core - data.core[i].astype(np.float32)).sum())
+        n_px += fg_true.size
     return {
         "phase_rmse_cells_rad": math.sqrt(sq / max(n_cell, 1)),
         "foreground_iou": inter / max(union, 1),
         "core_mae": core_err / max(n_px, 1),
     }
+
+
+def _outputs(
+    net: CellNet, data: CellNetData, device: str
+) -> Iterator[tuple[int, NDArray[np.float32]]]:
+    """Each whole frame's raw (3, H, W) network output, frame by frame, without gradients."""
+    dev = torch.device(device)
+    with torch.no_grad():
+        for i in range(len(data)):
+            x = torch.from_numpy(data.x[i : i + 1].astype(np.float32)).to(dev)
+            y = net(x.contiguous(memory_format=torch.channels_last))[0].float().cpu().numpy()
+            yield i, y
 
 
 def _to_device(data: CellNetData, dev: torch.device) -> dict[str, torch.Tensor]:
