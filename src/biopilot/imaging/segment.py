@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
-from skimage.segmentation import watershed
+
+from biopilot.imaging.flood import flood_levels
 
 __all__ = ["background_level", "segment_cells", "segment_maps"]
 
@@ -299,44 +299,22 @@ def _flood(
     most of the time on sparse frames.
     """
     pieces, n_pieces = ndi.label(mask)
-    pairs = np.unique(np.stack([pieces.ravel()[at], markers.ravel()[at]]), axis=1)
-    n_marks = np.bincount(pairs[0], minlength=n_pieces + 1)
+    # Distinct (piece, marker) pairs as one int64 key: a 1-D unique is ~15x faster than
+    # np.unique(axis=1) on the ~1 M seed-rim pixels of a dense 4K frame.
+    n_mark = int(markers.max()) + 1
+    key = np.unique(pieces.ravel()[at].astype(np.int64) * n_mark + markers.ravel()[at])
+    piece_of, marker_of = key // n_mark, (key % n_mark).astype(np.int32)
+    n_marks = np.bincount(piece_of, minlength=n_pieces + 1)
     owner = np.zeros(n_pieces + 1, np.int32)
-    single = n_marks == 1
-    owner[pairs[0][single[pairs[0]]]] = pairs[1][single[pairs[0]]]
+    single = n_marks[piece_of] == 1
+    owner[piece_of[single]] = marker_of[single]
     owner[0] = 0
     labels = owner[pieces]
     crowded = (n_marks > 1)[pieces]
     if crowded.any():
-        flooded = _watershed_bands(-height, markers, crowded, workers, seam_px)
+        flooded = flood_levels(-height, markers, crowded, workers=workers, seam_px=seam_px)
         labels = np.where(crowded, flooded, labels).astype(np.int32)
     return labels
-
-
-def _watershed_bands(
-    image: NDArray[np.float32],
-    markers: NDArray[np.int32],
-    mask: NDArray[np.bool_],
-    workers: int,
-    seam_px: float,
-) -> NDArray[np.int32]:
-    """Watershed in row bands run in threads; each band is flooded with a seam of context."""
-    h = image.shape[0]
-    margin = math.ceil(seam_px)
-    n = max(1, min(workers, h // max(4 * margin, 1)))
-    if n == 1:
-        return np.asarray(watershed(image, markers, mask=mask), np.int32)
-    cuts = np.linspace(0, h, n + 1).astype(int)
-    out = np.zeros(image.shape, np.int32)
-
-    def run(i: int) -> None:
-        a, b = max(cuts[i] - margin, 0), min(cuts[i + 1] + margin, h)
-        part = watershed(image[a:b], markers[a:b], mask=mask[a:b])
-        out[cuts[i] : cuts[i + 1]] = part[cuts[i] - a : cuts[i + 1] - a]
-
-    with ThreadPoolExecutor(n) as pool:
-        list(pool.map(run, range(n)))
-    return out
 
 
 def _merge_shallow(
