@@ -89,6 +89,10 @@ def analyze(
     refine: int = typer.Option(
         0, "--refine", min=0, help="Retrieval iterations from CellNet's phase (e.g. 5)."
     ),
+    precision: str = typer.Option(
+        "auto", "--precision", help="CellNet arithmetic: 'auto' (bfloat16 on AMX CPUs), "
+        "'float32' or 'bfloat16'."
+    ),
 ) -> None:
     """Analyse holograms: cell count, viability, confluence, differentiation, per-cell table.
 
@@ -109,6 +113,8 @@ def analyze(
         fail(f"--method must be 'net' or 'iterative', got {method!r}")
     if device not in ("cpu", "cuda"):
         fail(f"--device must be 'cpu' or 'cuda', got {device!r}")
+    if precision not in ("auto", "float32", "bfloat16"):
+        fail(f"--precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
     _check_device(device)
     if (db is None) != (batch is None):
         fail("--db and --batch go together")
@@ -131,6 +137,7 @@ def analyze(
                     method=method,  # type: ignore[arg-type]
                     device=device,
                     refine=refine,
+                    precision=precision,  # type: ignore[arg-type]
                 )
                 qc = frame_attributes(res, volume_ml=volume_ml)
                 row = {"file": str(path), **res.summary(), **_pick(qc.as_dict())}

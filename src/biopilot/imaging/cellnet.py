@@ -31,11 +31,12 @@ References
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -61,6 +62,7 @@ __all__ = [
 FORMAT_VERSION = 1
 _WEIGHTS = "cellnet.pt"
 _FOLD = 2  # PixelUnshuffle factor
+Precision = Literal["auto", "float32", "bfloat16"]
 _IN = 3  # input channels: Re u - 1, Im u, arg u
 
 
@@ -177,7 +179,11 @@ def net_input(field: NDArray[np.complexfloating]) -> NDArray[np.float32]:
 
 
 def predict_maps(
-    net: CellNet, field: NDArray[np.complexfloating], *, device: str | None = None
+    net: CellNet,
+    field: NDArray[np.complexfloating],
+    *,
+    device: str | None = None,
+    precision: Precision = "auto",
 ) -> CellMaps:
     """Run ``net`` on a whole back-propagated field (any size; padded with medium).
 
@@ -189,18 +195,31 @@ def predict_maps(
         Back-propagated field from :func:`~biopilot.imaging.phase.backpropagate`.
     device : str, optional
         Torch device; default the network's own.
+    precision : {"auto", "float32", "bfloat16"}
+        Arithmetic of the convolutions. ``"auto"``: bfloat16 on a CPU with AMX tiles (Intel
+        Sapphire Rapids and later), where it halves the time of a 4K frame (3.1 -> 1.5 s on
+        2 cores) and moved no benchmark figure beyond the frame-to-frame spread (phase RMSE
+        on cells within 0.001 rad, F1 within 0.001, dry mass within 0.3 %: RESULTS.md);
+        float32 elsewhere (without AMX bfloat16 is slower, and CUDA runs are validated in
+        float32).
 
     Returns
     -------
     CellMaps
     """
+    if precision not in ("auto", "float32", "bfloat16"):
+        raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
     x = net_input(field)
     h, w = x.shape[1:]
     m = net.multiple
     ph, pw = -h % m, -w % m
     dev = torch.device(device) if device else next(net.parameters()).device
     was_training = net.training
-    with torch.inference_mode():
+    bf16 = precision == "bfloat16" or (
+        precision == "auto" and dev.type == "cpu" and _cpu_has_amx()
+    )
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
+    with torch.inference_mode(), autocast:
         t = torch.from_numpy(x).to(dev)[None]
         t = F.pad(t, (0, pw, 0, ph))  # zeros are medium
         t = t.contiguous(memory_format=torch.channels_last)
@@ -267,3 +286,13 @@ def default_cellnet_path() -> Path:
 def load_default_cellnet(device: str = "cpu") -> CellNet:
     """The shipped network (``imaging/weights/cellnet.pt``), loaded offline."""
     return load_cellnet(default_cellnet_path(), device=device)
+
+
+@functools.cache
+def _cpu_has_amx() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in AMX tiles (torch's own probe)."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private; absent -> False
+    try:
+        return bool(probe()) if probe is not None else False
+    except RuntimeError:
+        return False

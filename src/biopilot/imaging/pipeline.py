@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
 from biopilot.imaging.autofocus import autofocus
-from biopilot.imaging.cellnet import CellNet, load_default_cellnet, predict_maps
+from biopilot.imaging.cellnet import CellNet, Precision, load_default_cellnet, predict_maps
 from biopilot.imaging.classify import CellClassifier, load_default_classifier
 from biopilot.imaging.features import measure_cells
 from biopilot.imaging.phase import backpropagate, retrieve_phase
@@ -104,6 +104,7 @@ def analyze_frame(
     method: Literal["net", "iterative"] = "net",
     cellnet: CellNet | None = None,
     refine: int = 0,
+    precision: Precision = "auto",
 ) -> FrameAnalysis:
     """Analyse one in-line hologram: reconstruct, segment, measure and classify its cells.
 
@@ -193,7 +194,7 @@ def analyze_frame(
     field_ = backpropagate(holo, z_mm, cache=cache, device=device, tilt_mrad=tilt_mrad, **optics)
     t2 = time.perf_counter()
     net = cellnet or _default_cellnet("cuda" if device == "cuda" else "cpu")
-    maps = predict_maps(net, field_)
+    maps = predict_maps(net, field_, precision=precision)
     t3 = time.perf_counter()
     phase = maps.phase_rad
     if refine > 0:
