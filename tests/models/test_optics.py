@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from biopilot.models.optics import KernelCache, fft_shape, propagate, transfer_function
+from biopilot.models.refocus import Refocuser
 
 OPTICS = {"wavelength_um": 0.532, "pixel_um": 1.12, "n_medium": 1.335}
 
@@ -73,6 +74,31 @@ def test_real_input_path_matches_complex_path() -> None:
     real_path = propagate(a, -1.3, **OPTICS)
     complex_path = propagate(a.astype(np.complex64), -1.3, **OPTICS)
     np.testing.assert_allclose(real_path, complex_path, atol=2e-5)
+
+
+def test_numpy_path_equals_a_double_precision_reference() -> None:
+    # The NumPy path runs on torch's (MKL) FFTs: check it against numpy.fft in float64.
+    u = _random_field((90, 122))  # 122 = 2 x 61: not an FFT-friendly size
+    h = transfer_function(u.shape, 0.8, **OPTICS).astype(np.complex128)
+    ref = np.fft.ifft2(np.fft.fft2(u.astype(np.complex128)) * h)
+    out = propagate(u, 0.8, fast_shape=False, **OPTICS)
+    assert out.dtype == np.complex64
+    np.testing.assert_allclose(out, ref, atol=2e-5)
+
+
+def test_refocuser_equals_propagate_at_every_distance() -> None:
+    a = np.abs(_random_field((100, 130))).astype(np.float32)
+    cache = KernelCache(max_entries=4)
+    scan = Refocuser(a, pad_px=16, cache=cache, **OPTICS)
+    for z in (-2.0, -0.7, 0.0, 1.5):
+        np.testing.assert_allclose(scan(z), propagate(a, z, pad_px=16, **OPTICS), atol=2e-5)
+    # Its kernels are propagate's: a scan's cache serves a later propagation.
+    propagate(a, -0.7, pad_px=16, cache=cache, **OPTICS)
+    assert cache.hits == 1
+    with pytest.raises(ValueError, match="real 2-D"):
+        Refocuser(a.astype(np.complex64), **OPTICS)
+    with pytest.raises(ValueError, match="finite"):
+        scan(float("nan"))
 
 
 def test_padding_keeps_shape_and_a_centred_object() -> None:

@@ -21,7 +21,8 @@ from scipy import optimize
 from scipy.signal import find_peaks
 
 from biopilot.imaging.recon_input import check_hologram, check_optics, normalize_illumination
-from biopilot.models.optics import KernelCache, propagate
+from biopilot.models.optics import KernelCache
+from biopilot.models.refocus import Refocuser
 
 __all__ = ["autofocus", "focus_score", "spectral_z"]
 
@@ -125,17 +126,11 @@ def autofocus(
     roi = _busiest_crop(amp, _ROI_PX)
     # A crop gets a reflected margin; a whole frame is taken as periodic, like the FFT.
     pad = _PAD_PX if roi.shape != amp.shape else 0
-    opt: dict[str, Any] = {
-        "wavelength_um": wavelength_um,
-        "pixel_um": pixel_um,
-        "n_medium": n_medium,
-        "cache": cache,
-        "pad_px": pad,
-        "fast_shape": pad > 0,
-    }
+    refocus = Refocuser(roi, wavelength_um=wavelength_um, pixel_um=pixel_um, n_medium=n_medium,
+                        pad_px=pad, fast_shape=pad > 0, cache=cache)
 
     def scores(z: float) -> tuple[float, float]:
-        u = propagate(roi, -z, **opt)
+        u = refocus(-z)
         return focus_score(u), focus_score(u, phase_only=True)
 
     def scan(grid: NDArray[np.float64], fine: bool = True) -> tuple[int, int]:

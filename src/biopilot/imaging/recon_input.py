@@ -85,7 +85,7 @@ def normalize_illumination(
     small = ndi.gaussian_filter(small, scale_px / b, mode="reflect")
     illum = _upsample_linear(small, h.shape)
     illum = np.maximum(illum, np.float32(1e-6) * max(float(illum.max()), 1e-30))
-    return (h / illum).astype(np.float32), illum.astype(np.float32)
+    return (h / illum).astype(np.float32, copy=False), illum.astype(np.float32, copy=False)
 
 
 def reference_phase(z_mm: float, wavelength_um: float, n_medium: float) -> complex:
