@@ -110,6 +110,7 @@ class CellNet(nn.Module):
         self.head = nn.Conv2d(prev, 3 * _FOLD * _FOLD, 1)
         # Calibration of the phase output (see cellnet_train.calibrate_phase_gain); saved.
         self.register_buffer("phase_gain", torch.tensor(1.0))
+        self.gain_folded = False
 
     def fused(self) -> CellNet:
         """An inference copy with each batch norm folded into its convolution (~15 % faster).
@@ -125,6 +126,14 @@ class CellNet(nn.Module):
                 blocks[i] = nn.Sequential(
                     fuse_conv_bn_eval(c1, n1), r1, fuse_conv_bn_eval(c2, n2), r2
                 )
+        # The phase gain scales the head's phase outputs (channels 0..3, unfolded into the
+        # phase map): folded in, forward skips a full-resolution concatenation (~0.2 s, 4K).
+        k = _FOLD * _FOLD
+        with torch.no_grad():
+            out.head.weight[:k] *= out.phase_gain
+            if out.head.bias is not None:
+                out.head.bias[:k] *= out.phase_gain
+        out.gain_folded = True  # (a fused copy cannot be fused again: its blocks lack BN)
         return out.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     @property
@@ -145,6 +154,8 @@ class CellNet(nn.Module):
         for up, dec in zip(self.up, self.dec, strict=True):
             x = dec(torch.cat([up(x), skips.pop()], 1))
         y = self.unfold(self.head(x))
+        if self.gain_folded:  # see fused(): the head applies the gain already
+            return y
         return torch.cat([y[:, :1] * self.phase_gain, y[:, 1:]], 1)
 
 
