@@ -12,6 +12,7 @@ of the amplitude) fail because a phase object is nearly invisible in amplitude a
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ _PEAK_REL = 0.75
 #: How far (um) beyond the phase-only criterion's maximum the sample's peak may lie: that
 #: maximum is 0-25 um short of the sample on our simulator's frames.
 _AHEAD_UM = 60.0
+_N_BINS = 2048  # bins of f^2 of the radially averaged spectrum (spectral_z)
 
 
 def autofocus(
@@ -232,14 +234,10 @@ def spectral_z(
     h = h - h.mean()
     spec = sfft.rfft2(h, workers=-1)
     power = spec.real**2 + spec.imag**2
-    fy = np.fft.fftfreq(h.shape[0], pixel_um)[:, None]
-    fx = np.fft.rfftfreq(h.shape[1], pixel_um)[None, :]
-    u = (fx * fx + fy * fy).ravel()
     u_max = (0.5 / pixel_um) ** 2
-    n_bins = 2048
-    idx = np.minimum((u / u_max * n_bins).astype(np.int64), n_bins)
+    n_bins = _N_BINS
+    idx, count = _radial_bins((int(h.shape[0]), int(h.shape[1])), float(pixel_um))
     total = np.bincount(idx, weights=power.ravel(), minlength=n_bins + 1)[:n_bins]
-    count = np.bincount(idx, minlength=n_bins + 1)[:n_bins]
     ok = count > 0
     radial = np.where(ok, total / np.maximum(count, 1), 0.0)
     kernel = np.exp(-0.5 * (np.arange(-60, 61) / 20.0) ** 2)
@@ -260,6 +258,21 @@ def spectral_z(
     if proj[best] < min_contrast * float(np.median(proj)):
         return None
     return float(zs_um[best] * 1e-3)
+
+
+@functools.lru_cache(maxsize=2)
+def _radial_bins(shape: tuple[int, int], pixel_um: float) -> tuple[NDArray[np.int64], NDArray]:
+    """Bin of ``f^2`` of each rfft2 frequency (``_N_BINS`` up to Nyquist) and pixels per bin.
+
+    The same for every frame of a sensor: kept (0.15 s of each 4K autofocus).
+    """
+    fy = np.fft.fftfreq(shape[0], pixel_um)[:, None]
+    fx = np.fft.rfftfreq(shape[1], pixel_um)[None, :]
+    u = (fx * fx + fy * fy).ravel()
+    idx = np.minimum((u / (0.5 / pixel_um) ** 2 * _N_BINS).astype(np.int64), _N_BINS)
+    count = np.bincount(idx, minlength=_N_BINS + 1)[:_N_BINS]
+    idx.flags.writeable = count.flags.writeable = False
+    return idx, count
 
 
 def _farthest_peak(
