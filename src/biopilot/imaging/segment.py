@@ -217,9 +217,10 @@ def segment_maps(
     orphans, n_orphans = ndi.label(mask & (labels == 0))
     if n_orphans:
         labels = np.where(orphans > 0, orphans + labels.max(), labels).astype(np.int32)
-    peak = np.zeros(int(labels.max()) + 1, np.float32)
-    np.maximum.at(peak, labels.ravel(), core_map.ravel())
-    labels = _merge_shallow(labels, core_map, peak, h_core)[0]
+    if h_core > 0:
+        peak = np.zeros(int(labels.max()) + 1, np.float32)
+        np.maximum.at(peak, labels.ravel(), core_map.ravel())
+        labels = _merge_shallow(labels, core_map, peak, h_core)[0]
     n = int(labels.max())
     area = np.bincount(labels.ravel(), minlength=n + 1)
     keep = area >= min_area_um2 / pixel_um**2
