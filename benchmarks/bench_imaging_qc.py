@@ -9,7 +9,7 @@ the cell analysis. Prints markdown tables, target against measured.
 
     python benchmarks/bench_imaging_qc.py [--n 5] [--size 2748x3840] [--seed 0]
         [--paths net,true] [--device cpu|cuda] [--cellnet PATH] [--refine N]
-        [--only 2,3] [--calibrated-tilt]
+        [--only 2,3] [--calibrated-tilt] [--views 4]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--cellnet", default=None, help="CellNet weights (default: shipped)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--refine", type=int, default=0, help="net path: retrieval iterations")
+    ap.add_argument("--views", type=int, default=1, help="net path: CellNet test-time views")
     ap.add_argument("--only", default=None, help="frame indices to run, e.g. 2,3")
     ap.add_argument("--calibrated-tilt", action="store_true",
                     help="give the analysis the frame's true tilt, as an instrument calibration")
@@ -89,6 +90,7 @@ def main() -> None:
                     cellnet=net,
                     tilt_mrad=frame.scene.tilt_mrad if args.calibrated_tilt else (0.0, 0.0),
                     refine=args.refine,
+                    views=args.views,
                 )
         for name, res in paths.items():
             row = stats[name].add(frame, res)

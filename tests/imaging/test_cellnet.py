@@ -246,3 +246,22 @@ def test_a_retrieval_start_needs_a_support():
     holo = 1.0 + 0.1 * np.random.default_rng(0).random((32, 32))
     with pytest.raises(ValueError, match="init needs a support"):
         retrieve_phase(holo, 1.0, wavelength_um=0.5, pixel_um=1.4, init=np.ones((32, 32)))
+
+
+def test_views_average_mirror_images_and_map_them_back():
+    torch.manual_seed(0)
+    net = CellNet(widths=(8, 16)).eval()
+    rng = np.random.default_rng(0)
+    field = np.exp(1j * rng.uniform(0, 2, (48, 80))) * rng.uniform(0.8, 1.2, (48, 80))
+    f32 = {"precision": "float32"}
+    one = predict_maps(net, field, **f32)
+    four = predict_maps(net, field, views=4, **f32)
+    assert four.core.shape == (48, 80) and not np.allclose(four.core, one.core)
+    # The average over the flips is flip-equivariant (a missing flip-back would break it).
+    flipped = predict_maps(net, field[:, ::-1].copy(), views=4, **f32)
+    np.testing.assert_allclose(flipped.phase_rad[:, ::-1], four.phase_rad, atol=1e-5)
+    eight = predict_maps(net, field, views=8, **f32)  # transposes: a non-square field
+    turned = predict_maps(net, field.T.copy(), views=8, **f32)
+    np.testing.assert_allclose(turned.core.T, eight.core, atol=1e-5)
+    with pytest.raises(ValueError, match="views"):
+        predict_maps(net, field, views=3)

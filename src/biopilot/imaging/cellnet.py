@@ -195,6 +195,7 @@ def predict_maps(
     *,
     device: str | None = None,
     precision: Precision = "auto",
+    views: int = 1,
 ) -> CellMaps:
     """Run ``net`` on a whole back-propagated field (any size; padded with medium).
 
@@ -213,6 +214,12 @@ def predict_maps(
         on cells within 0.001 rad, F1 within 0.001, dry mass within 0.3 %: RESULTS.md);
         float32 elsewhere (without AMX bfloat16 is slower, and CUDA runs are validated in
         float32).
+    views : {1, 2, 4, 8}
+        Test-time augmentation: the maps averaged over this many mirror images of the field
+        (flips, then transposes), each mapped back; the network was trained on all of them.
+        On the benchmark's 4K frames 4 views took the F1 at 80 % confluence from 0.79 to 0.82,
+        its count error from 11.5 % to 7.1 % and the phase error on cells down ~7 %, for 4x
+        the network's time (RESULTS.md).
 
     Returns
     -------
@@ -220,6 +227,8 @@ def predict_maps(
     """
     if precision not in ("auto", "float32", "bfloat16"):
         raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
+    if views not in (1, 2, 4, 8):
+        raise ValueError(f"views must be 1, 2, 4 or 8, got {views!r}")
     x = net_input(field)
     h, w = x.shape[1:]
     m = net.multiple
@@ -235,8 +244,18 @@ def predict_maps(
         t = F.pad(t, (0, pw, 0, ph))  # zeros are medium
         t = t.contiguous(memory_format=torch.channels_last)
         net.eval()  # (channels-last weights, as load_cellnet makes them, are ~2x faster on CPU)
-        y = net(t)[0, :, :h, :w].float()
-        out = torch.stack([y[0], torch.sigmoid(y[1]), torch.sigmoid(y[2])]).cpu().numpy()
+        acc = None
+        for k in range(views):  # the dihedral group of the square: flips, then transposes
+            flip = [d for d, on in ((-1, k & 1), (-2, k & 2)) if on]
+            v = t.transpose(-1, -2) if k & 4 else t
+            v = torch.flip(v, flip) if flip else v
+            y = net(v.contiguous(memory_format=torch.channels_last)).float()
+            y = torch.flip(y, flip) if flip else y
+            y = (y.transpose(-1, -2) if k & 4 else y)[0, :, :h, :w]
+            y = torch.stack([y[0], torch.sigmoid(y[1]), torch.sigmoid(y[2])])
+            acc = y if acc is None else acc + y
+        assert acc is not None
+        out = (acc / views).cpu().numpy()
     net.train(was_training)
     return CellMaps(phase_rad=out[0], foreground=out[1], core=out[2])
 

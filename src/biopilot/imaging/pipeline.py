@@ -105,6 +105,7 @@ def analyze_frame(
     cellnet: CellNet | None = None,
     refine: int = 0,
     precision: Precision = "auto",
+    views: int = 1,
 ) -> FrameAnalysis:
     """Analyse one in-line hologram: reconstruct, segment, measure and classify its cells.
 
@@ -153,6 +154,13 @@ def analyze_frame(
         cells from 0.20-0.36 to 0.14-0.32 rad, but doubled it on thick suspension cells
         (0.56 -> 1.11 rad: the network's phase is too far off there to unwrap against) and
         cost ~1.4 s an iteration with 2 cores; so 0 (the network's phase) is the default.
+    precision : {"auto", "float32", "bfloat16"}
+        ``"net"`` method: arithmetic of CellNet (see
+        :func:`~biopilot.imaging.cellnet.predict_maps`: bfloat16 on CPUs with AMX).
+    views : {1, 2, 4, 8}
+        ``"net"`` method: mirror images of the field CellNet's maps are averaged over
+        (test-time augmentation); 4 cut the count error at 80 % confluence from 11.5 to 7 %
+        on the benchmark, for 4x the network's time (~+4 s a 4K frame on 2 cores).
 
     Returns
     -------
@@ -194,7 +202,7 @@ def analyze_frame(
     field_ = backpropagate(holo, z_mm, cache=cache, device=device, tilt_mrad=tilt_mrad, **optics)
     t2 = time.perf_counter()
     net = cellnet or _default_cellnet("cuda" if device == "cuda" else "cpu")
-    maps = predict_maps(net, field_, precision=precision)
+    maps = predict_maps(net, field_, precision=precision, views=views)
     t3 = time.perf_counter()
     phase = maps.phase_rad
     if refine > 0:
