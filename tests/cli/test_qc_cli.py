@@ -169,6 +169,18 @@ def test_train_net_writes_loadable_weights_and_refuses_a_bad_patch(tmp_path):
     assert load_cellnet(out).metadata_["steps"] == 100
     bad = runner.invoke(app, [*args, "--patch", "40"])
     assert bad.exit_code != 0 and "multiple of 16" in bad.output
+    # The options of the next GPU run: a narrower net, dense suspensions, fine-tuning.
+    res = runner.invoke(app, [*args, "--patch", "48", "--widths", "8,16",
+                              "--dense-suspension", "0.5"])
+    assert res.exit_code == 0, res.output
+    meta = load_cellnet(out).metadata_
+    assert meta["widths"] == [8, 16] and meta["dense_suspension"] == 0.5
+    res = runner.invoke(app, [*args, "--patch", "48", "--init", str(out)])
+    assert res.exit_code == 0 and load_cellnet(out).metadata_["fine_tuned"], res.output
+    for flag, value, message in (("--widths", "8,x", "--widths"),
+                                 ("--init", str(tmp_path / "none.pt"), "--init")):
+        bad = runner.invoke(app, [*args, "--patch", "48", flag, value])
+        assert bad.exit_code != 0 and message in bad.output, bad.output
 
 
 def test_analyze_iterative_method_and_a_bad_method(frames):

@@ -17,7 +17,12 @@ from biopilot.imaging.cellnet import (
     net_input,
     save_cellnet,
 )
-from biopilot.imaging.cellnet_data import core_target, make_training_data, training_frame
+from biopilot.imaging.cellnet_data import (
+    core_target,
+    make_training_data,
+    random_setup,
+    training_frame,
+)
 from biopilot.imaging.cellnet_train import calibrate_phase_gain, train_cellnet
 from biopilot.imaging.metrics import score_segmentation
 from biopilot.twin.incubator import OpticalSetup, SceneSpec, simulate_frame
@@ -265,3 +270,10 @@ def test_views_average_mirror_images_and_map_them_back():
     np.testing.assert_allclose(turned.core.T, eight.core, atol=1e-5)
     with pytest.raises(ValueError, match="views"):
         predict_maps(net, field, views=3)
+
+
+def test_dense_suspension_share_redraws_scenes_and_keeps_the_plain_set():
+    plain = random_setup(np.random.default_rng(5), 64)
+    assert random_setup(np.random.default_rng(5), 64, 0.0) == plain  # shipped set unchanged
+    scenes = [random_setup(np.random.default_rng(i), 64, 1.0)[1] for i in range(6)]
+    assert all(s.scenario == "suspension" and 0.4 <= s.confluence <= 0.8 for s in scenes)

@@ -281,6 +281,14 @@ def train_net(
     patch: int = typer.Option(256, "--patch", min=16, help="Patch side, px (multiple of 16)."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes simulating frames."),
+    widths: str = typer.Option("16,32,64,96", "--widths", help="Channels per U-Net level."),
+    dense_suspension: float = typer.Option(
+        0.0, "--dense-suspension", min=0.0, max=1.0,
+        help="Share of training frames redrawn as 40-80 % confluent suspensions.",
+    ),
+    init: str | None = typer.Option(
+        None, "--init", help="Fine-tune from these weights ('shipped' for the package's)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train CellNet (hologram -> phase, cells) on simulated frames, reproducibly from a seed.
@@ -292,12 +300,25 @@ def train_net(
     from biopilot.imaging.cellnet_train import train_cellnet
 
     _check_device(device)
+    try:
+        level_widths = tuple(int(w) for w in widths.split(","))
+    except ValueError:
+        fail(f"--widths must be integers separated by commas, got {widths!r}")
+    start = None
+    if init is not None:
+        from biopilot.imaging.cellnet import load_cellnet, load_default_cellnet
+
+        try:
+            start = load_default_cellnet() if init == "shipped" else load_cellnet(init)
+        except (OSError, ValueError) as err:
+            fail(f"--init {init}: {err}")
     with progress(enabled=not as_json) as bar:
         task = bar.add_task("training CellNet", total=steps)
         try:
             net, info = train_cellnet(
                 seed, n_frames=frames, n_val=val, size=size, steps=steps, batch=batch,
-                patch=patch, device=device, workers=workers,
+                patch=patch, device=device, workers=workers, widths=level_widths,
+                dense_suspension=dense_suspension, init=start,
                 progress=lambda step, _loss: bar.update(task, completed=step),
             )
         except ValueError as err:

@@ -73,9 +73,14 @@ def core_target(labels: NDArray[np.integer]) -> NDArray[np.float32]:
 
 
 def random_setup(
-    rng: np.random.Generator, size: int
+    rng: np.random.Generator, size: int, dense_suspension: float = 0.0
 ) -> tuple[OpticalSetup, SceneSpec]:
-    """Optics and scene drawn over the operating range (z is the true distance)."""
+    """Optics and scene drawn over the operating range (z is the true distance).
+
+    ``dense_suspension`` is the share of frames redrawn as suspensions at 40-80 %
+    confluence (the shipped network's failure); 0 leaves the draws, and so a seeded
+    training set, exactly as before.
+    """
     optics = OpticalSetup(
         wavelength_nm=float(rng.uniform(405.0, 650.0)),
         pixel_um=float(rng.uniform(1.12, 1.67)),
@@ -92,18 +97,22 @@ def random_setup(
         debris_per_mm2=float(rng.uniform(10.0, 100.0)),
         illumination_nonuniformity=float(rng.uniform(0.05, 0.3)),
     )
+    if dense_suspension > 0 and rng.uniform() < dense_suspension:
+        scene = scene.model_copy(update={
+            "scenario": "suspension", "confluence": float(rng.uniform(0.4, 0.8))})
     return optics, scene
 
 
 def training_frame(
-    seed: int, index: int, size: int = 512
+    seed: int, index: int, size: int = 512, dense_suspension: float = 0.0
 ) -> tuple[NDArray[np.float16], NDArray[np.float16], NDArray[np.uint8], NDArray[np.float16]]:
     """Frame ``index`` of training set ``seed``: input, phase, foreground, core.
 
-    Depends only on ``(seed, index)``, so a set is the same for any number of workers.
+    Depends only on ``(seed, index)`` (and ``dense_suspension``, see :func:`random_setup`),
+    so a set is the same for any number of workers.
     """
     rng = np.random.default_rng([seed, 7919, index])
-    optics, scene = random_setup(rng, size)
+    optics, scene = random_setup(rng, size, dense_suspension)
     frame = simulate_frame(optics, scene, rng=rng)
     z_est = frame.z_mm + rng.normal(0.0, _Z_ERROR_UM) * 1e-3
     field = backpropagate(
@@ -119,13 +128,15 @@ def training_frame(
 
 
 def make_training_data(
-    seed: int, n: int, *, size: int = 512, workers: int = 1, start: int = 0
+    seed: int, n: int, *, size: int = 512, workers: int = 1, start: int = 0,
+    dense_suspension: float = 0.0,
 ) -> CellNetData:
     """Frames ``start .. start + n - 1`` of set ``seed``, simulated in ``workers`` processes."""
     idx = range(start, start + n)
+    args = ([seed] * n, idx, [size] * n, [dense_suspension] * n)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
-            frames = list(pool.map(training_frame, [seed] * n, idx, [size] * n, chunksize=4))
+            frames = list(pool.map(training_frame, *args, chunksize=4))
     else:
-        frames = [training_frame(seed, i, size) for i in idx]
+        frames = [training_frame(*a) for a in zip(*args, strict=True)]
     return CellNetData(*(np.stack(parts) for parts in zip(*frames, strict=True)))

@@ -33,6 +33,9 @@ class CellNetTraining:
     batch: int
     patch: int
     device: str
+    widths: tuple[int, ...] = (16, 32, 64, 96)
+    dense_suspension: float = 0.0
+    fine_tuned: bool = False
     seconds: float = 0.0
     phase_gain: float = 1.0
     history: list[dict[str, float]] = field(default_factory=list)
@@ -44,6 +47,8 @@ class CellNetTraining:
             "seed": self.seed, "n_frames": self.n_frames, "size": self.size,
             "steps": self.steps, "batch": self.batch, "patch": self.patch,
             "device": self.device, "seconds": round(self.seconds, 1),
+            "widths": list(self.widths), "dense_suspension": self.dense_suspension,
+            "fine_tuned": self.fine_tuned,
             "validation": self.validation, "phase_gain": self.phase_gain,
         }
 
@@ -61,6 +66,7 @@ def train_cellnet(
     widths: tuple[int, ...] = (16, 32, 64, 96),
     device: str = "cpu",
     workers: int = 1,
+    dense_suspension: float = 0.0,
     data: tuple[CellNetData, CellNetData] | None = None,
     init: CellNet | None = None,
     progress: Callable[[int, dict[str, float]], None] | None = None,
@@ -86,6 +92,10 @@ def train_cellnet(
         ``"cpu"`` or ``"cuda"`` (bf16 autocast there); the data live on it.
     workers : int
         Processes simulating frames.
+    dense_suspension : float
+        Share of the training frames redrawn as suspensions at 40-80 % confluence (see
+        :func:`~biopilot.imaging.cellnet_data.random_setup`); the held-out frames keep the
+        plain draw, so validation figures stay comparable.
     data : (train, validation), optional
         Pre-made data (skips the simulation).
     init : CellNet, optional
@@ -102,7 +112,8 @@ def train_cellnet(
     t0 = time.perf_counter()
     if data is None:
         data = (
-            make_training_data(seed, n_frames, size=size, workers=workers),
+            make_training_data(seed, n_frames, size=size, workers=workers,
+                               dense_suspension=dense_suspension),
             make_training_data(seed, n_val, size=size, workers=workers, start=n_frames),
         )
     train, val = data
@@ -114,7 +125,9 @@ def train_cellnet(
     net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    info = CellNetTraining(seed, len(train), train.x.shape[-1], steps, batch, patch, device)
+    info = CellNetTraining(seed, len(train), train.x.shape[-1], steps, batch, patch, device,
+                           widths=tuple(net.widths), dense_suspension=dense_suspension,
+                           fine_tuned=init is not None)
     running: dict[str, float] = {}
     net.train()
     for step in range(1, steps + 1):
