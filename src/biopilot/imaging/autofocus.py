@@ -12,7 +12,6 @@ of the amplitude) fail because a phase object is nearly invisible in amplitude a
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -276,7 +275,7 @@ def spectral_z(
     power = spec.real**2 + spec.imag**2
     u_max = (0.5 / pixel_um) ** 2
     n_bins = _N_BINS
-    idx, count = _radial_bins((int(h.shape[0]), int(h.shape[1])), float(pixel_um))
+    idx, count = _radial_bins(h.shape, pixel_um)
     total = np.bincount(idx, weights=power.ravel(), minlength=n_bins + 1)[:n_bins]
     ok = count > 0
     radial = np.where(ok, total / np.maximum(count, 1), 0.0)
@@ -300,19 +299,14 @@ def spectral_z(
     return float(zs_um[best] * 1e-3)
 
 
-@functools.lru_cache(maxsize=2)
-def _radial_bins(shape: tuple[int, int], pixel_um: float) -> tuple[NDArray[np.int64], NDArray]:
-    """Bin of ``f^2`` of each rfft2 frequency (``_N_BINS`` up to Nyquist) and pixels per bin.
-
-    The same for every frame of a sensor: kept (0.15 s of each 4K autofocus).
-    """
-    fy = np.fft.fftfreq(shape[0], pixel_um)[:, None]
-    fx = np.fft.rfftfreq(shape[1], pixel_um)[None, :]
-    u = (fx * fx + fy * fy).ravel()
-    idx = np.minimum((u / (0.5 / pixel_um) ** 2 * _N_BINS).astype(np.int64), _N_BINS)
-    count = np.bincount(idx, minlength=_N_BINS + 1)[:_N_BINS]
-    idx.flags.writeable = count.flags.writeable = False
-    return idx, count
+def _radial_bins(shape: tuple[int, int], pixel_um: float) -> tuple[NDArray[np.intp], NDArray]:
+    """Bin of ``f^2`` of each rfft2 frequency (``_N_BINS`` up to Nyquist) and pixels per bin."""
+    # Separable squares in float32, one broadcast add: ~4x the float64 grid it replaces.
+    scale = _N_BINS / (0.5 / pixel_um) ** 2
+    fy2 = (np.fft.fftfreq(shape[0], pixel_um) ** 2 * scale).astype(np.float32)[:, None]
+    fx2 = (np.fft.rfftfreq(shape[1], pixel_um) ** 2 * scale).astype(np.float32)[None, :]
+    idx = np.minimum((fy2 + fx2).astype(np.intp), _N_BINS).ravel()
+    return idx, np.bincount(idx, minlength=_N_BINS + 1)[:_N_BINS]
 
 
 def _farthest_peak(

@@ -13,10 +13,9 @@ along the light (sample -> sensor); negative ``z_mm`` back-propagates (sensor ->
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections import OrderedDict
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, NamedTuple, TypeVar, overload
 
 import numpy as np
 import scipy.fft as sfft
@@ -123,35 +122,9 @@ def transfer_function(
     numpy.ndarray
         complex64, ``shape`` or ``(ny, nx//2 + 1)`` when ``half``.
     """
-    ny, nx = shape
     _check_optics(wavelength_um, pixel_um, n_medium)
-    if not half:  # H depends on fx^2: the negative-fx columns mirror the positive ones
-        h = transfer_function(shape, z_mm, wavelength_um=wavelength_um, pixel_um=pixel_um,
-                              n_medium=n_medium, band_limit=band_limit, half=True)
-        return np.concatenate([h, h[:, nx - nx // 2 - 1 : 0 : -1]], axis=1)
-    fy = np.fft.fftfreq(ny, d=pixel_um)[:, None]  # cycles/um
-    fx = np.fft.rfftfreq(nx, d=pixel_um)[None, :]
-    root, propagating = _axial_frequency(
-        (int(ny), int(nx)), float(wavelength_um), float(pixel_um), float(n_medium)
-    )
-    z_um = float(z_mm) * 1e3
-    # Phase in float64 (up to ~6e4 rad at 3 mm), reduced to [-pi, pi] (by whole cycles:
-    # 40 % faster than np.mod), then sin/cos in float32.
-    cycles = z_um * root
-    cycles -= np.rint(cycles)
-    phase = (2.0 * np.pi * cycles).astype(np.float32)
-    keep = propagating
-    if band_limit and z_um != 0.0:
-        # Matsushima & Shimobaba 2009, eq. 13: |f| < 1 / (lambda_med sqrt((2 df z)^2 + 1)).
-        lam_med = wavelength_um / n_medium
-        lim_x = 1.0 / (lam_med * np.hypot(2.0 * z_um / (nx * pixel_um), 1.0))
-        lim_y = 1.0 / (lam_med * np.hypot(2.0 * z_um / (ny * pixel_um), 1.0))
-        keep = keep & (np.abs(fx) < lim_x) & (np.abs(fy) < lim_y)
-    h = np.empty(phase.shape, np.complex64)
-    h.real = np.cos(phase)
-    h.imag = np.sin(phase)
-    h[~keep] = 0.0
-    return h
+    axial = _axial_frequency((int(shape[0]), int(shape[1])), wavelength_um, pixel_um, n_medium)
+    return _kernel(axial, z_mm, band_limit=band_limit, half=half)
 
 
 def fft_shape(shape: tuple[int, int], pad_px: int = 0) -> tuple[int, int]:
@@ -319,14 +292,20 @@ def _check_optics(wavelength_um: float, pixel_um: float, n_medium: float) -> Non
             raise ValueError(f"{name} must be a positive finite number, got {v}")
 
 
-@functools.lru_cache(maxsize=4)
+class _Axial(NamedTuple):
+    """The z-independent part of the kernels of one grid (rfft half-plane)."""
+
+    shape: tuple[int, int]
+    pixel_um: float
+    lam_med: float  # wavelength in the medium, um
+    root: np.ndarray  # sqrt((n/lambda)^2 - fx^2 - fy^2), 0 where evanescent; cycles/um
+    propagating: np.ndarray
+
+
 def _axial_frequency(
     shape: tuple[int, int], wavelength_um: float, pixel_um: float, n_medium: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """``sqrt((n/lambda)^2 - fx^2 - fy^2)`` (0 where evanescent), propagating mask; half-plane.
-
-    Kept for the last few grids: the z-independent part of every kernel of a focus scan.
-    """
+) -> _Axial:
+    """The axial frequency of every rfft2 frequency of ``shape`` (see :class:`_Axial`)."""
     ny, nx = shape
     fy = np.fft.fftfreq(ny, d=pixel_um)[:, None]  # cycles/um
     fx = np.fft.rfftfreq(nx, d=pixel_um)[None, :]
@@ -334,8 +313,34 @@ def _axial_frequency(
     arg = k_med * k_med - fx * fx - fy * fy
     propagating = arg > 0.0
     root = np.sqrt(np.where(propagating, arg, 0.0))
-    root.flags.writeable = propagating.flags.writeable = False  # shared by every caller
-    return root, propagating
+    return _Axial(shape, pixel_um, wavelength_um / n_medium, root, propagating)
+
+
+def _kernel(axial: _Axial, z_mm: float, band_limit: bool = False, half: bool = False) -> np.ndarray:
+    """:func:`transfer_function` from the grid's axial frequencies (kept by a focus scan)."""
+    ny, nx = axial.shape
+    z_um = float(z_mm) * 1e3
+    # Phase in float64 (up to ~6e4 rad at 3 mm), reduced to [-pi, pi] (by whole cycles:
+    # 40 % faster than np.mod), then sin/cos in float32.
+    cycles = z_um * axial.root
+    cycles -= np.rint(cycles)
+    phase = (2.0 * np.pi * cycles).astype(np.float32)
+    keep = axial.propagating
+    if band_limit and z_um != 0.0:
+        # Matsushima & Shimobaba 2009, eq. 13: |f| < 1 / (lambda_med sqrt((2 df z)^2 + 1)).
+        fy = np.fft.fftfreq(ny, d=axial.pixel_um)[:, None]
+        fx = np.fft.rfftfreq(nx, d=axial.pixel_um)[None, :]
+        lim_x = 1.0 / (axial.lam_med * np.hypot(2.0 * z_um / (nx * axial.pixel_um), 1.0))
+        lim_y = 1.0 / (axial.lam_med * np.hypot(2.0 * z_um / (ny * axial.pixel_um), 1.0))
+        keep = keep & (np.abs(fx) < lim_x) & (np.abs(fy) < lim_y)
+    h = np.empty(phase.shape, np.complex64)
+    h.real = np.cos(phase)
+    h.imag = np.sin(phase)
+    h[~keep] = 0.0
+    if half:
+        return h
+    # H depends on fx^2: the negative-fx columns mirror the positive ones.
+    return np.concatenate([h, h[:, nx - nx // 2 - 1 : 0 : -1]], axis=1)
 
 
 def _torch_if_tensor(x: Any) -> Any:
