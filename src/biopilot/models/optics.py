@@ -258,16 +258,7 @@ def propagate(
     grid = fft_shape((ny, nx), pad_px) if fast_shape else (ny + 2 * pad_px, nx + 2 * pad_px)
     padded = _pad(field, grid, pad_px, pad_mode, torch)
     device = str(field.device) if torch is not None else "numpy"
-    key = (
-        grid,
-        float(z_mm),
-        float(wavelength_um),
-        float(pixel_um),
-        float(n_medium),
-        band_limit,
-        is_real,
-        device,
-    )
+    key = _kernel_key(grid, z_mm, wavelength_um, pixel_um, n_medium, band_limit, is_real, device)
     kernel = cache.get(key) if cache is not None else None
     if kernel is None:
         kernel = _make_kernel(
@@ -427,8 +418,28 @@ def _mkl_filter(u: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     real-input path, and 4x on an 832 px autofocus crop (RESULTS.md). torch is a dependency
     already (CellNet); the arrays are shared, not copied.
     """
+    return _mkl_inverse(_mkl_spectrum(u), kernel, overwrite=True)
+
+
+def _mkl_spectrum(u: np.ndarray) -> Any:
+    """``fft2(u)`` of a NumPy array as a complex64 CPU tensor (MKL; see :func:`_mkl_filter`)."""
     import torch
 
-    spec = torch.fft.fft2(torch.from_numpy(np.ascontiguousarray(u)))
-    spec *= torch.from_numpy(kernel)
-    return torch.fft.ifft2(spec, out=spec).numpy()
+    return torch.fft.fft2(torch.from_numpy(np.ascontiguousarray(u)))
+
+
+def _mkl_inverse(spec: Any, kernel: np.ndarray, overwrite: bool = False) -> np.ndarray:
+    """``ifft2(spec * kernel)`` as a NumPy array; ``spec`` is reused only if ``overwrite``."""
+    import torch
+
+    out = spec.mul_(torch.from_numpy(kernel)) if overwrite else spec * torch.from_numpy(kernel)
+    return torch.fft.ifft2(out, out=out).numpy()
+
+
+def _kernel_key(
+    grid: tuple[int, int], z_mm: float, wavelength_um: float, pixel_um: float,
+    n_medium: float, band_limit: bool, is_real: bool, device: str,
+) -> tuple[Any, ...]:
+    """The :class:`KernelCache` key of one kernel (shared with :class:`~.refocus.Refocuser`)."""
+    return (grid, float(z_mm), float(wavelength_um), float(pixel_um), float(n_medium),
+            band_limit, is_real, device)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from biopilot.models.optics import (
     KernelCache,
@@ -11,6 +10,9 @@ from biopilot.models.optics import (
     _axial_frequency,
     _check_optics,
     _kernel,
+    _kernel_key,
+    _mkl_inverse,
+    _mkl_spectrum,
     _pad,
     fft_shape,
 )
@@ -61,21 +63,19 @@ class Refocuser:
             u.shape[0] + 2 * pad_px, u.shape[1] + 2 * pad_px)
         self._axial = _axial_frequency(self.grid, wavelength_um, pixel_um, n_medium)
         padded = _pad(u.astype(np.float32), self.grid, pad_px, pad_mode, None)
-        # MKL's FFTs, as propagate's NumPy path (optics._mkl_filter)
-        self.spectrum = torch.fft.fft2(torch.from_numpy(np.ascontiguousarray(padded)))
+        self.spectrum = _mkl_spectrum(padded)  # MKL's FFTs, as propagate's NumPy path
 
     def __call__(self, z_mm: float) -> np.ndarray:
         """The field propagated by ``z_mm`` (complex64, the input's shape)."""
         if not np.isfinite(z_mm):
             raise ValueError(f"z_mm must be finite, got {z_mm}")
         lam, px, n = self.optics
-        key = (self.grid, float(z_mm), float(lam), float(px), float(n), False, True, "numpy")
+        key = _kernel_key(self.grid, z_mm, lam, px, n, False, True, "numpy")
         h = self.cache.get(key) if self.cache is not None else None
         if h is None:  # the layout of propagate's NumPy kernels: full plane, complex64
             h = _kernel(self._axial, z_mm)  # transfer_function's, without its set-up
             if self.cache is not None:
                 self.cache.put(key, h)
-        spec = self.spectrum * torch.from_numpy(h)
-        out = torch.fft.ifft2(spec, out=spec).numpy()
+        out = _mkl_inverse(self.spectrum, h)
         p, (ny, nx) = self.pad_px, self.shape
         return out[p : p + ny, p : p + nx]
