@@ -46,6 +46,7 @@ from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 import biopilot
+from biopilot.imaging.cellnet_io import fold_view, unfold_view_add
 
 __all__ = [
     "CellMaps",
@@ -143,7 +144,14 @@ class CellNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) field channels -> (N, 3, H, W): phase, foreground logit, core logit."""
-        x = self.fold(x)
+        y = self.unfold(self.body(self.fold(x)))
+        if self.gain_folded:  # see fused(): the head applies the gain already
+            return y
+        return torch.cat([y[:, :1] * self.phase_gain, y[:, 1:]], 1)
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        """The U-Net between the folds: (N, 12, H/2, W/2) -> (N, 12, H/2, W/2), before the
+        phase gain unless it is folded in (see :mod:`~biopilot.imaging.cellnet_io`)."""
         skips = []
         for i, enc in enumerate(self.enc):
             if i:
@@ -153,10 +161,7 @@ class CellNet(nn.Module):
         skips.pop()
         for up, dec in zip(self.up, self.dec, strict=True):
             x = dec(torch.cat([up(x), skips.pop()], 1))
-        y = self.unfold(self.head(x))
-        if self.gain_folded:  # see fused(): the head applies the gain already
-            return y
-        return torch.cat([y[:, :1] * self.phase_gain, y[:, 1:]], 1)
+        return self.head(x)
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
@@ -229,35 +234,31 @@ def predict_maps(
         raise ValueError(f"precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
     if views not in (1, 2, 4, 8):
         raise ValueError(f"views must be 1, 2, 4 or 8, got {views!r}")
-    x = net_input(field)
-    h, w = x.shape[1:]
+    u = np.asarray(field)
+    if u.ndim != 2 or not np.iscomplexobj(u):
+        raise ValueError(f"field must be a 2-D complex array, got {u.dtype} {u.shape}")
+    h, w = u.shape
     m = net.multiple
-    ph, pw = -h % m, -w % m
+    grid = (h + -h % m, w + -w % m)  # padded with medium
     dev = torch.device(device) if device else next(net.parameters()).device
     was_training = net.training
     bf16 = precision == "bfloat16" or (
         precision == "auto" and dev.type == "cpu" and _cpu_has_amx()
     )
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16)
+    gain = 1.0 if net.gain_folded else float(net.phase_gain)
+    acc = np.zeros((3, h, w), np.float32)
+    net.eval()  # (channels-last weights, as load_cellnet makes them, are ~2x faster on CPU)
     with torch.inference_mode(), autocast:
-        t = torch.from_numpy(x).to(dev)[None]
-        t = F.pad(t, (0, pw, 0, ph))  # zeros are medium
-        t = t.contiguous(memory_format=torch.channels_last)
-        net.eval()  # (channels-last weights, as load_cellnet makes them, are ~2x faster on CPU)
-        acc = None
         for k in range(views):  # the dihedral group of the square: flips, then transposes
-            flip = [d for d, on in ((-1, k & 1), (-2, k & 2)) if on]
-            v = t.transpose(-1, -2) if k & 4 else t
-            v = torch.flip(v, flip) if flip else v
-            y = net(v.contiguous(memory_format=torch.channels_last)).float()
-            y = torch.flip(y, flip) if flip else y
-            y = (y.transpose(-1, -2) if k & 4 else y)[0, :, :h, :w]
-            y = torch.stack([y[0], torch.sigmoid(y[1]), torch.sigmoid(y[2])])
-            acc = y if acc is None else acc + y
-        assert acc is not None
-        out = (acc / views).cpu().numpy()
+            view = (bool(k & 4), bool(k & 2), bool(k & 1))  # transpose, flip rows, flip cols
+            x = torch.from_numpy(fold_view(u, grid, view))[None].permute(0, 3, 1, 2)
+            y = net.body(x.to(dev)).float()  # channels-last in and out
+            unfold_view_add(y.permute(0, 2, 3, 1)[0].cpu().numpy(), acc, view, gain)
     net.train(was_training)
-    return CellMaps(phase_rad=out[0], foreground=out[1], core=out[2])
+    if views > 1:
+        acc /= views
+    return CellMaps(phase_rad=acc[0], foreground=acc[1], core=acc[2])
 
 
 def save_cellnet(net: CellNet, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
