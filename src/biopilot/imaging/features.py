@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from biopilot.imaging.run_sums import run_phase_sums
 from biopilot.imaging.segment import background_level
 from biopilot.models.qpi import REFRACTION_INCREMENT_UM3_PER_PG, dry_mass_pg
 
@@ -153,25 +154,16 @@ def measure_cells(
             np.float64, copy=False
         )
 
-    def pixel_total(image: NDArray[Any]) -> NDArray[np.float64]:
-        """Float64 sum of a per-pixel image over each label (``image`` is already float64)."""
-        return total(np.add.reduceat(image.ravel(), runs.all_starts)[runs.foreground])
-
-    gy, gx = np.gradient(phase, pixel_um)  # first: it rejects images under 2 x 2 px
-    grad2 = gx * gx + gy * gy
-    del gx, gy
+    fg_starts = runs.all_starts[runs.foreground]
+    sums = run_phase_sums(phase, fg_starts, runs.length, pixel_um)  # rejects under 2 x 2 px
     n_all = total(runs.length.astype(np.float64))
     ids = np.flatnonzero(n_all[1:]) + 1
     n = n_all[ids]
     area_um2 = n * pixel_um**2
-    phi = phase.astype(np.float64)
-    sum_phi = pixel_total(phi)
+    sum_phi = total(sums[0])
     mean_phi = sum_phi[ids] / n
-    np.square(phi, out=phi)
-    mean_phi2 = pixel_total(phi)[ids] / n
-    del phi
-    grad_sum = pixel_total(np.asarray(grad2, np.float64))[ids]
-    del grad2
+    mean_phi2 = total(sums[1])[ids] / n
+    grad_sum = total(sums[2])[ids]
     std_phi = np.sqrt(np.maximum(mean_phi2 - mean_phi**2, 0.0))
     if mass_margin_px > 0:
         mass_sum = sum_phi + _grown_sums(phase, lab, mass_margin_px, n_bins)
@@ -194,10 +186,8 @@ def measure_cells(
 
     perimeter_um = _crack_length(lab, runs, n_bins)[ids] * (math.pi / 4) * pixel_um
     hull = _polygon_hull_area(runs, ids)
-    # Per-run maxima with reduceat, then per cell with maximum.at over the few runs.
-    phase_max = np.full(n_bins, -np.inf, np.float32)
-    run_max = np.maximum.reduceat(phase.ravel(), runs.all_starts)[runs.foreground]
-    np.maximum.at(phase_max, runs.label, run_max)
+    phase_max = np.full(n_bins, -np.inf, np.float32)  # per cell: maximum.at over its runs
+    np.maximum.at(phase_max, runs.label, sums[3].astype(np.float32))
     border = np.zeros(n_bins, bool)
     for side in (lab[0], lab[-1], lab[:, 0], lab[:, -1]):
         border[side.astype(np.intp)] = True
