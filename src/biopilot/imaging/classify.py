@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from importlib import resources
@@ -13,6 +14,7 @@ import pandas as pd
 import torch
 from numpy.typing import NDArray
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 import biopilot
 from biopilot.imaging.features import SCALAR_FEATURES, CellSamples, cell_samples
@@ -181,8 +183,7 @@ class CellClassifier:
         """Probabilities ``p_alive`` and ``p_differentiated`` per cell (columns, floats)."""
         self._check_fitted()
         out = np.zeros((len(samples), 2), np.float32)
-        # Channels-last: CPU max-pooling of these small crops is ~1.7x faster (same outputs).
-        net = self.net_.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        net = _inference_copy(self.net_)
         with torch.inference_mode():
             for start in range(0, len(samples), _CHUNK):
                 part = samples.take(slice(start, start + _CHUNK))
@@ -289,6 +290,24 @@ def default_weights_path() -> Path:
 def load_default_classifier(device: str = "cpu") -> CellClassifier:
     """The shipped classifier (``imaging/weights/cell_classifier.pt``), loaded offline."""
     return CellClassifier.load(default_weights_path(), device=device)
+
+
+def _inference_copy(net: _Net) -> _Net:
+    """An evaluation copy of ``net``: batch norms folded into their convolutions, ReLUs in
+    place, channels-last (CPU max-pooling of these small crops is ~1.7x faster); the same
+    outputs to float rounding."""
+    out = copy.deepcopy(net).eval()
+    layers: list[nn.Module] = []
+    for m in out.conv:
+        if isinstance(m, nn.BatchNorm2d):
+            conv = layers.pop()
+            assert isinstance(conv, nn.Conv2d)
+            m = fuse_conv_bn_eval(conv, m)
+        elif isinstance(m, nn.ReLU):
+            m = nn.ReLU(inplace=True)
+        layers.append(m)
+    out.conv = nn.Sequential(*layers)
+    return out.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
 
 class _Net(nn.Module):
