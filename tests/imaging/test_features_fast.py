@@ -9,6 +9,7 @@ import pytest
 from scipy import ndimage as ndi
 from skimage import draw, measure
 
+from biopilot.imaging.crops import gather_crops
 from biopilot.imaging.features import REFRACTION_INCREMENT_UM3_PER_PG, _max3x3, measure_cells
 
 PIXEL_UM, WAVELENGTH_UM, BACKGROUND_RAD = 0.7, 0.532, 0.1
@@ -147,3 +148,21 @@ def test_empty_and_full_frames():
 def test_max3x3_is_grey_dilation(shape):
     image = np.random.default_rng(4).integers(0, 50, shape).astype(np.uint16)
     np.testing.assert_array_equal(_max3x3(image), ndi.grey_dilation(image, size=(3, 3)))
+
+
+def test_crops_equal_a_plain_gather_and_are_zero_outside_the_image():
+    phase, labels = _random_scene(3)
+    rng = np.random.default_rng(3)
+    rows = np.rint(rng.uniform(-5, 77, (40, 1)) + np.arange(-4, 5)[None] * 1.3).astype(np.int64)
+    cols = np.rint(rng.uniform(-5, 101, (40, 1)) + np.arange(-4, 5)[None] * 1.3).astype(np.int64)
+    own = rng.integers(0, 80, 40)
+    out = gather_crops(phase, labels, rows, cols, own, background=0.1, scale=3.0)
+    h, w = phase.shape
+    for i in range(40):
+        for a in range(9):
+            for b in range(9):
+                y, x = rows[i, a], cols[i, b]
+                inside = 0 <= y < h and 0 <= x < w
+                want = (phase[y, x] - np.float32(0.1)) / np.float32(3.0) if inside else 0.0
+                assert out[i, 0, a, b] == np.float32(want)
+                assert out[i, 1, a, b] == float(inside and labels[y, x] == own[i])

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from biopilot.imaging.crops import gather_crops
 from biopilot.imaging.run_sums import run_phase_sums
 from biopilot.imaging.segment import background_level
 from biopilot.models.qpi import REFRACTION_INCREMENT_UM3_PER_PG, dry_mass_pg
@@ -282,18 +283,12 @@ def cell_samples(
     CellSamples
     """
     n = len(cells)
-    height, width = labels.shape
     step = crop_um / size / pixel_um
     offsets = (np.arange(size) - (size - 1) / 2) * step
     rr = np.rint(cells["row_px"].to_numpy()[:, None] + offsets[None, :]).astype(np.int64)
     cc = np.rint(cells["col_px"].to_numpy()[:, None] + offsets[None, :]).astype(np.int64)
-    inside = ((rr >= 0) & (rr < height))[:, :, None] & ((cc >= 0) & (cc < width))[:, None, :]
-    flat = np.clip(rr, 0, height - 1)[:, :, None] * width + np.clip(cc, 0, width - 1)[:, None, :]
-    crops = np.empty((n, 2, size, size), np.float32)
-    phase = np.asarray(phase_rad, np.float32).ravel()
-    crops[:, 0] = (phase[flat] - np.float32(background_rad)) / np.float32(_PHASE_SCALE_RAD) * inside
-    own = cells["label"].to_numpy()[:, None, None]
-    crops[:, 1] = (np.asarray(labels).ravel()[flat] == own) & inside
+    crops = gather_crops(phase_rad, labels, rr, cc, cells["label"].to_numpy(),
+                         background=background_rad, scale=_PHASE_SCALE_RAD)
     features = (
         cells[SCALAR_FEATURES].to_numpy(np.float32)
         if n
