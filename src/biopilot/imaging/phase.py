@@ -139,7 +139,8 @@ def retrieve_phase(
         raise ValueError(f"support shape {support.shape} differs from hologram {holo.shape}")
     if init is not None and (support is None or np.shape(init) != holo.shape):
         raise ValueError("init needs a support, and both the hologram's shape")
-    a, sat, u = _start(holo, z_mm, opt, device)
+    a, u = _start(holo, z_mm, opt, device)
+    sat = to_device((holo >= holo.max()).astype(np.float32), device)
     if init is not None:  # into the sensor's coordinates, where the iterations run
         u = to_device(tilt_shift(init, (-tilt_mrad[0], -tilt_mrad[1]), z_mm, pixel_um), device)
     any_saturated = int(np.count_nonzero(_to_numpy(sat))) > 1  # one brightest pixel is not
@@ -194,7 +195,7 @@ def backpropagate(
     holo, opt = _checked(hologram, z_mm, wavelength_um, pixel_um, n_medium, cache)
     # One pass, no iterations to keep consistent: an FFT-friendly grid (2748 -> 2750 rows,
     # reflected) halves the transforms; only the outermost rows' fringes change (~1 %).
-    u = _start(holo, z_mm, {**opt, "fast_shape": True}, device)[2]
+    u = _start(holo, z_mm, {**opt, "fast_shape": True}, device)[1]
     return tilt_shift(_to_numpy(u).astype(np.complex64, copy=False), tilt_mrad, z_mm, pixel_um)
 
 
@@ -217,12 +218,11 @@ def _checked(
 
 
 def _start(holo: NDArray[np.float32], z_mm: float, opt: dict[str, Any], device: str) -> Any:
-    """Sensor amplitude, saturation mask and back-propagated field, on ``device``."""
+    """Sensor amplitude and back-propagated field, on ``device``."""
     rel, _ = normalize_illumination(holo)
     a = to_device(np.sqrt(rel), device)
-    sat = to_device((holo >= holo.max()).astype(np.float32), device)
     ref = reference_phase(z_mm, opt["wavelength_um"], opt["n_medium"])
-    return a, sat, propagate(a, -z_mm, **opt) * ref
+    return a, propagate(a, -z_mm, **opt) * ref
 
 
 def estimate_support(
