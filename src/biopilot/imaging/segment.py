@@ -11,6 +11,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from biopilot.imaging.flood import flood_levels
+from biopilot.imaging.seeds import flood_pieces, label_pair, piece_marks, renumber, split_seeds
 
 __all__ = ["background_level", "segment_cells", "segment_maps"]
 
@@ -196,38 +197,49 @@ def segment_maps(
     ValueError
         If the maps differ in shape or hold NaN, or a threshold is outside (0, 1).
     """
-    fg_map = _validate(foreground, pixel_um, "foreground")
-    core_map = np.asarray(core, np.float32)
-    if core_map.shape != fg_map.shape or not np.isfinite(core_map).all():
+    fg_map = np.ascontiguousarray(_validate(foreground, pixel_um, "foreground", finite=False))
+    core_map = np.ascontiguousarray(core, np.float32)
+    if core_map.shape != fg_map.shape:
         raise ValueError(f"core map must be finite and of shape {fg_map.shape}")
     for name, v in (("foreground_threshold", foreground_threshold),
                     ("core_threshold", core_threshold)):
         if not 0.0 < v < 1.0:
             raise ValueError(f"{name} must be in (0, 1), got {v}")
-    mask = fg_map >= foreground_threshold
-    seeds = mask & (core_map >= core_threshold)
-    markers, _ = ndi.label(seeds)
-    # A seed's interior is its own already: flooding only the rest (the seeds' rings and the
-    # rims between them) gives the same labels in ~60 % of the time on a dense frame.
-    inner = ndi.binary_erosion(seeds)
-    todo = mask & ~inner
-    labels = _flood(core_map, np.where(todo, markers, 0).astype(np.int32),
-                    np.flatnonzero(seeds & ~inner), todo, workers, _SEAM_UM / pixel_um)
-    labels = np.where(inner, markers, labels).astype(np.int32)
-    orphans, n_orphans = ndi.label(mask & (labels == 0))
-    if n_orphans:
-        labels = np.where(orphans > 0, orphans + labels.max(), labels).astype(np.int32)
+    # Fused compiled passes in row bands (seeds.py) with the NumPy/SciPy steps they replace
+    # in the comments (tests/imaging/test_segment_fast.py: the same labels, pixel for pixel).
+    # seeds = mask & (core >= core_threshold); todo = mask & ~ndi.binary_erosion(seeds)
+    seeds, todo, bad_fg, bad_core = split_seeds(
+        fg_map, core_map, foreground_threshold, core_threshold, workers)
+    if bad_fg:
+        raise ValueError("foreground contains NaN or infinite values")
+    if bad_core:
+        raise ValueError(f"core map must be finite and of shape {fg_map.shape}")
+    # A seed's interior is its own already: only the rest (the seeds' rings and the rims
+    # between them, ``todo``) is flooded, and only its pieces that hold several markers.
+    (markers, n_markers), (pieces, n_pieces) = label_pair(seeds, todo, workers)
+    # pieces with one / several markers: np.unique of (piece, marker) over the seeds in todo
+    first, crowded, core_range = piece_marks(pieces, n_pieces, markers, core_map, workers)
+    # A piece with no marker is a cell of its own, numbered after the markers in raster
+    # order, as ndi.label(mask & (labels == 0)) numbers it (a piece is a whole component).
+    owner = np.where(crowded, 0, first).astype(np.int32)
+    lonely = np.flatnonzero(first == 0)[1:]
+    owner[lonely] = n_markers + np.arange(1, lonely.size + 1, dtype=np.int32)
+    # np.where(inner, markers, np.where(crowded, flood_levels(-core, ...), owner[pieces]))
+    labels, missed = flood_pieces(core_map, markers, pieces, crowded, owner, core_range,
+                                  workers, _SEAM_UM / pixel_um)
+    top = n_markers + lonely.size
+    if missed:  # crowded pixels cut off from every marker in their band are cells too
+        orphan = (pieces > 0) & ((labels == 0) | (labels > n_markers))
+        orphans, n_orphans = ndi.label(orphan)
+        labels = np.where(orphan, orphans + n_markers, labels).astype(np.int32)
+        top = n_markers + n_orphans
     if h_core > 0:
-        peak = np.zeros(int(labels.max()) + 1, np.float32)
+        peak = np.zeros(top + 1, np.float32)
         np.maximum.at(peak, labels.ravel(), core_map.ravel())
         labels = _merge_shallow(labels, core_map, peak, h_core)[0]
-    n = int(labels.max())
-    area = np.bincount(labels.ravel(), minlength=n + 1)
-    keep = area >= min_area_um2 / pixel_um**2
-    keep[0] = False
-    lut = np.zeros(n + 1, np.int32)
-    lut[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return lut[labels]
+        top = int(labels.max())
+    # renumber: area = np.bincount(labels); lut[labels] keeping areas >= min_area
+    return renumber(labels, top, min_area_um2 / pixel_um**2, workers)
 
 
 def background_level(phase_rad: NDArray[np.floating]) -> float:
@@ -259,8 +271,10 @@ def background_level(phase_rad: NDArray[np.floating]) -> float:
 
 
 def _validate(
-    phase_rad: NDArray[np.floating], pixel_um: float, name: str = "phase_rad"
+    phase_rad: NDArray[np.floating], pixel_um: float, name: str = "phase_rad",
+    finite: bool = True,
 ) -> NDArray[np.float32]:
+    """The phase as float32, checked (``finite=False``: the caller checks NaN and infinities)."""
     phase = np.asarray(phase_rad)
     if phase.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array, got shape {phase.shape}")
@@ -269,7 +283,7 @@ def _validate(
     if not np.issubdtype(phase.dtype, np.number) or np.iscomplexobj(phase):
         raise ValueError(f"{name} must be real-valued, got dtype {phase.dtype}")
     phase = phase.astype(np.float32, copy=False)
-    if not np.isfinite(phase).all():
+    if finite and not np.isfinite(phase).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     if not pixel_um > 0:
         raise ValueError(f"pixel_um must be > 0, got {pixel_um}")
