@@ -60,7 +60,7 @@ def _plain_flood_levels(
 
 def _plain_segment_maps(
     fg: np.ndarray, core: np.ndarray, pixel_um: float, workers: int, h_core: float = 0.0,
-    min_area_um2: float = 20.0,
+    min_area_um2: float = 35.0,
 ) -> np.ndarray:
     """segment_maps before its passes were fused: thresholds, erosion, np.where, bincount."""
     mask = fg >= 0.5
