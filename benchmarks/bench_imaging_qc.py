@@ -14,6 +14,10 @@ the cell analysis. Prints markdown tables, target against measured.
 
 from __future__ import annotations
 
+# isort: off
+import biopilot  # noqa: F401  (first: sets OpenMP's wait policy before torch loads)
+# isort: on
+
 import argparse
 import sys
 import time

@@ -12,6 +12,10 @@ Prints a per-frame table and a target-vs-measured table (markdown).
 
 from __future__ import annotations
 
+# isort: off
+import biopilot  # noqa: F401  (first: sets OpenMP's wait policy before torch loads)
+# isort: on
+
 import os
 import sys
 import time

@@ -16,6 +16,10 @@ same holograms. Each process first analyses a 512 px crop (numba compilation, MK
 
 from __future__ import annotations
 
+# isort: off
+import biopilot  # first: sets OpenMP's wait policy before torch loads
+# isort: on
+
 import argparse
 import json
 import pickle
@@ -24,7 +28,6 @@ from pathlib import Path
 
 import torch
 
-import biopilot
 from biopilot.imaging import analyze_frame, load_default_classifier
 from biopilot.twin.incubator import SimulatedFrame, benchmark_set
 
