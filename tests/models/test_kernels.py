@@ -21,17 +21,17 @@ def test_kernel_equals_the_double_precision_formula(shape, z_mm):
     fx = np.fft.fftfreq(nx, 1.12)[None, :]
     arg = (1.335 / 0.405) ** 2 - fx**2 - fy**2
     ref = np.where(arg > 0, np.exp(2j * np.pi * z_mm * 1e3 * np.sqrt(np.maximum(arg, 0))), 0)
-    full = fill_kernel(ax.root, z_mm * 1e3, nx)
+    full = fill_kernel(ax.k2, ax.fy2, ax.fx2, z_mm * 1e3, nx)
     assert full.dtype == np.complex64 and full.shape == shape
     np.testing.assert_allclose(full, ref, atol=2e-6)  # float32 sin/cos of a reduced phase
-    half = fill_kernel(ax.root, z_mm * 1e3, nx, half=True)
+    half = fill_kernel(ax.k2, ax.fy2, ax.fx2, z_mm * 1e3, nx, half=True)
     np.testing.assert_array_equal(half, full[:, : nx // 2 + 1])
 
 
 def test_kernel_refuses_a_half_plane_of_another_grid():
     ax = _axial_frequency((32, 32), 0.5, 1.0, 1.0)
     with pytest.raises(ValueError, match="columns"):
-        fill_kernel(ax.root, 100.0, 40)
+        fill_kernel(ax.k2, ax.fy2, ax.fx2, 100.0, 40)
 
 
 @pytest.mark.parametrize("rows, workers", [(10, 4), (1000, 1), (1000, 3), (130, 8)])

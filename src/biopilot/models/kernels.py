@@ -1,9 +1,10 @@
 """Angular-spectrum transfer functions filled by a compiled loop, in row bands.
 
-Written by hand (numba) because NumPy's version makes five passes and four temporaries over
-the grid (phase in float64, reduction by whole cycles, cast, cos, sin, then the mirrored
-copy of the negative frequencies): ~10 ms per plane of an 832 px focus scan on 2 cores,
-against ~2 ms for this one pass in two threads (RESULTS.md, session 6).
+Written by hand (numba) because NumPy's version makes eight passes and as many temporaries
+over the grid (axial frequency, phase in float64, reduction by whole cycles, cast, cos, sin,
+the mirrored copy of the negative frequencies): ~10 ms per plane of an 832 px focus scan on
+2 cores and 0.2 s for a 4K frame, against ~2.6 ms and 0.06 s for this one pass in two threads
+(RESULTS.md, session 6).
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ __all__ = ["fill_kernel"]
 
 
 def fill_kernel(
-    root: NDArray[np.float64], z_um: float, nx: int, half: bool = False
+    k2: float, fy2: NDArray[np.float64], fx2: NDArray[np.float64], z_um: float, nx: int,
+    half: bool = False,
 ) -> NDArray[np.complex64]:
-    """``exp(2 i pi z w)`` on an rfft2 half plane of axial frequencies ``w`` (0: evanescent).
+    """``exp(2 i pi z w)`` with ``w = sqrt(k2 - fx^2 - fy^2)`` on an rfft2 grid (0: evanescent).
 
     Parameters
     ----------
-    root : (ny, nx // 2 + 1) float64
-        Axial frequency ``sqrt((n / lambda)^2 - fx^2 - fy^2)`` in cycles/um, 0 where the wave
-        is evanescent (the kernel is 0 there).
+    k2 : float
+        ``(n / lambda)^2`` in (cycles/um)^2.
+    fy2, fx2 : 1-D float64 arrays
+        Squared frequencies of the rows (``ny``) and of the rfft columns (``nx // 2 + 1``);
+        the kernel is 0 where ``k2 - fx^2 - fy^2 <= 0`` (evanescent waves).
     z_um : float
         Distance in micrometres.
     nx : int
@@ -41,29 +45,31 @@ def fill_kernel(
     -------
     complex64 ndarray, (ny, nx // 2 + 1) or (ny, nx)
     """
-    ny, nh = root.shape
+    fy = np.ascontiguousarray(fy2, np.float64)
+    fx = np.ascontiguousarray(fx2, np.float64)
+    ny, nh = fy.size, fx.size
     if nh != nx // 2 + 1:
-        raise ValueError(f"root has {nh} columns, an rfft2 grid of {nx} has {nx // 2 + 1}")
+        raise ValueError(f"fx2 has {nh} columns, an rfft2 grid of {nx} has {nx // 2 + 1}")
     out = np.empty((ny, nh if half else nx), np.complex64)
-    r = np.ascontiguousarray(root, np.float64)
-    in_bands(lambda lo, hi: _fill(r, float(z_um), out, lo, hi), ny)
+    in_bands(lambda lo, hi: _fill(float(k2), fy, fx, float(z_um), out, lo, hi), ny)
     return out
 
 
 @numba.njit(cache=True, nogil=True)
 def _fill(
-    root: NDArray[np.float64], z_um: float, out: NDArray[np.complex64], lo: int, hi: int
+    k2: float, fy2: NDArray[np.float64], fx2: NDArray[np.float64], z_um: float,
+    out: NDArray[np.complex64], lo: int, hi: int,
 ) -> None:  # pragma: no cover - compiled; covered through fill_kernel
     """Rows ``lo:hi`` of the kernel: phase in float64 (up to ~6e4 rad at 3 mm), reduced by
     whole cycles, then cos and sin in float32; mirrored columns where ``out`` is full."""
-    nh = root.shape[1]
+    nh = fx2.size
     nx = out.shape[1]
     mirror = nx > nh
     for y in range(lo, hi):
         for x in range(nh):
-            w = root[y, x]
-            if w > 0.0:
-                c = z_um * w
+            arg = k2 - fx2[x] - fy2[y]  # in NumPy's order: bit for bit its axial frequency
+            if arg > 0.0:
+                c = z_um * math.sqrt(arg)
                 c -= math.floor(c + 0.5)
                 ph = np.float32(2.0 * math.pi * c)
                 v = np.complex64(complex(math.cos(ph), math.sin(ph)))

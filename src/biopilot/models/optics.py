@@ -291,27 +291,27 @@ class _Axial(NamedTuple):
     shape: tuple[int, int]
     pixel_um: float
     lam_med: float  # wavelength in the medium, um
-    root: np.ndarray  # sqrt((n/lambda)^2 - fx^2 - fy^2), 0 where evanescent; cycles/um
+    k2: float  # (n / lambda)^2, (cycles/um)^2
+    fy2: np.ndarray  # fy^2 of the rows, (cycles/um)^2
+    fx2: np.ndarray  # fx^2 of the rfft columns
 
 
 def _axial_frequency(
     shape: tuple[int, int], wavelength_um: float, pixel_um: float, n_medium: float
 ) -> _Axial:
-    """The axial frequency of every rfft2 frequency of ``shape`` (see :class:`_Axial`)."""
+    """What the axial frequencies of ``shape``'s rfft2 grid are made of (see :class:`_Axial`)."""
     ny, nx = shape
-    fy = np.fft.fftfreq(ny, d=pixel_um)[:, None]  # cycles/um
-    fx = np.fft.rfftfreq(nx, d=pixel_um)[None, :]
+    fy = np.fft.fftfreq(ny, d=pixel_um)  # cycles/um
+    fx = np.fft.rfftfreq(nx, d=pixel_um)
     k_med = n_medium / wavelength_um  # cycles/um in the medium
-    arg = k_med * k_med - fx * fx - fy * fy
-    root = np.sqrt(np.maximum(arg, 0.0))
-    return _Axial(shape, pixel_um, wavelength_um / n_medium, root)
+    return _Axial(shape, pixel_um, wavelength_um / n_medium, k_med * k_med, fy * fy, fx * fx)
 
 
 def _kernel(axial: _Axial, z_mm: float, band_limit: bool = False, half: bool = False) -> np.ndarray:
     """:func:`transfer_function` from the grid's axial frequencies (kept by a focus scan)."""
     ny, nx = axial.shape
     z_um = float(z_mm) * 1e3
-    h = fill_kernel(axial.root, z_um, nx, half=half)  # 0 where evanescent
+    h = fill_kernel(axial.k2, axial.fy2, axial.fx2, z_um, nx, half=half)  # 0: evanescent
     if band_limit and z_um != 0.0:
         # Matsushima & Shimobaba 2009, eq. 13: |f| < 1 / (lambda_med sqrt((2 df z)^2 + 1)).
         fy = np.fft.fftfreq(ny, d=axial.pixel_um)[:, None]
