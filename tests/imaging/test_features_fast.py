@@ -10,7 +10,8 @@ from scipy import ndimage as ndi
 from skimage import draw, measure
 
 from biopilot.imaging.crops import gather_crops
-from biopilot.imaging.features import REFRACTION_INCREMENT_UM3_PER_PG, _max3x3, measure_cells
+from biopilot.imaging.features import REFRACTION_INCREMENT_UM3_PER_PG, measure_cells
+from biopilot.imaging.label_stats import crack_counts, grown_sums
 
 PIXEL_UM, WAVELENGTH_UM, BACKGROUND_RAD = 0.7, 0.532, 0.1
 
@@ -144,10 +145,29 @@ def test_empty_and_full_frames():
     assert full.perimeter_um[0] == pytest.approx(34 * math.pi / 4)
 
 
-@pytest.mark.parametrize("shape", [(2, 5), (6, 2), (31, 17)])
-def test_max3x3_is_grey_dilation(shape):
-    image = np.random.default_rng(4).integers(0, 50, shape).astype(np.uint16)
-    np.testing.assert_array_equal(_max3x3(image), ndi.grey_dilation(image, size=(3, 3)))
+@pytest.mark.parametrize("seed", [0, 4])
+@pytest.mark.parametrize("margin", [1, 2, 3])
+def test_grown_sums_equal_iterated_grey_dilation(seed, margin):
+    phase, labels = _random_scene(seed)
+    grown, window = labels.copy(), labels
+    for _ in range(margin):  # the NumPy formulation measure_cells used before (session 5)
+        window = ndi.grey_dilation(window, size=(3, 3))
+        np.copyto(grown, window, where=grown == 0)
+    gained = grown != labels
+    want = np.bincount(grown[gained], phase[gained].astype(np.float64), 201)
+    np.testing.assert_allclose(grown_sums(phase, labels, margin, 201), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(72, 96), (1, 7), (300, 5)])
+def test_crack_counts_equal_the_pixel_edge_count(shape):
+    labels = np.random.default_rng(5).integers(0, 4, shape)
+    padded = np.pad(labels, 1, constant_values=-1)
+    want = np.zeros(4)
+    for lab in range(4):
+        inner = padded[1:-1, 1:-1] == lab
+        for shift in (1, -1):  # edges to the row above / below, frame edges included
+            want[lab] += np.sum(inner & (np.roll(padded, shift, 0)[1:-1, 1:-1] != lab))
+    np.testing.assert_array_equal(crack_counts(labels, 4), want)
 
 
 def test_crops_equal_a_plain_gather_and_are_zero_outside_the_image():

@@ -11,6 +11,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from biopilot.imaging.crops import gather_crops
+from biopilot.imaging.label_stats import crack_counts, grown_sums
 from biopilot.imaging.run_sums import run_phase_sums
 from biopilot.imaging.segment import background_level
 from biopilot.models.qpi import REFRACTION_INCREMENT_UM3_PER_PG, dry_mass_pg
@@ -167,7 +168,7 @@ def measure_cells(
     grad_sum = total(sums[2])[ids]
     std_phi = np.sqrt(np.maximum(mean_phi2 - mean_phi**2, 0.0))
     if mass_margin_px > 0:
-        mass_sum = sum_phi + _grown_sums(phase, lab, mass_margin_px, n_bins)
+        mass_sum = sum_phi + grown_sums(phase, lab, mass_margin_px, n_bins)
     else:
         mass_sum = sum_phi
     optical_volume = wavelength_um / (2 * math.pi) * mass_sum[ids] * pixel_um**2
@@ -349,53 +350,11 @@ def _run_moments(runs: _Runs) -> list[NDArray[np.float64]]:
     return [x.astype(np.float64) for x in sums]
 
 
-def _max3x3(image: NDArray[Any]) -> NDArray[Any]:
-    """3x3 maximum filter of a 2-D image of at least 2 x 2 px, clipped at the edges.
-
-    The same as ``scipy.ndimage.grey_dilation(image, size=(3, 3))``.
-    """
-    # Separable maxima of shifted slices: the same result, several times faster than ndi's.
-    pair = np.maximum(image[:-1], image[1:])
-    rows = np.empty_like(image)
-    rows[0], rows[-1] = pair[0], pair[-1]
-    np.maximum(pair[:-1], pair[1:], out=rows[1:-1])
-    pair = np.maximum(rows[:, :-1], rows[:, 1:])
-    out = rows  # reuse the buffer: every element is overwritten from ``pair``
-    out[:, 0], out[:, -1] = pair[:, 0], pair[:, -1]
-    np.maximum(pair[:, :-1], pair[:, 1:], out=out[:, 1:-1])
-    return out
-
-
-def _grown_sums(
-    phase: NDArray[np.float32], labels: NDArray[np.integer], margin_px: int, n_bins: int
-) -> NDArray[np.float64]:
-    """Sum of the phase over the background that each label gains when grown ``margin_px`` px.
-
-    The growth goes one 3x3 step at a time, never into another cell; a background pixel
-    reached by several cells at once goes to the largest label.
-    """
-    # A background pixel at chessboard distance k from the cells gets the maximum of the
-    # labels over its (2k+1)^2 window, i.e. the k-th iterate of the 3x3 maximum filter.
-    # The filter is memory-bound: run it on the narrowest unsigned type that holds the ids.
-    small = labels.astype(np.uint16 if n_bins <= 1 << 16 else labels.dtype)
-    grown, window = small.copy(), small
-    for _ in range(margin_px):
-        window = _max3x3(window)
-        np.copyto(grown, window, where=grown == 0)
-    gained = np.flatnonzero(grown != small)
-    weights = phase.ravel()[gained].astype(np.float64)
-    return np.bincount(grown.ravel()[gained], weights, n_bins).astype(np.float64, copy=False)
-
-
 def _crack_length(labels: NDArray[np.integer], runs: _Runs, n_bins: int) -> NDArray[np.float64]:
     """Number of pixel edges between each label and anything else, image border included."""
     # Each run has a left and a right crack (a maximal run ends at another label or the border).
     count = 2.0 * np.bincount(runs.label, minlength=n_bins).astype(np.float64)
-    above, below = labels[:-1], labels[1:]
-    edge = above != below
-    for side in (above[edge], below[edge], labels[0], labels[-1]):
-        count += np.bincount(side.astype(np.intp), minlength=n_bins)
-    return count
+    return count + crack_counts(labels, n_bins)
 
 
 def _polygon_hull_area(runs: _Runs, ids: NDArray[np.intp]) -> NDArray[np.float64]:
