@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biopilot.imaging.phase import estimate_support, retrieve_phase, unwrap_cells
+from biopilot.imaging.phase import backpropagate, estimate_support, retrieve_phase, unwrap_cells
 from biopilot.models.optics import propagate
 from biopilot.twin.hologram import OpticalSetup
 from biopilot.twin.incubator import SceneSpec, simulate_frame
@@ -122,3 +122,22 @@ def test_bad_arguments_are_refused(kwargs: dict, message: str) -> None:
             pytest.skip("a CUDA device is present")
     with pytest.raises(ValueError, match=message):
         retrieve_phase(holo, **args)
+
+
+def test_a_given_relative_intensity_is_used_as_computed_and_checked():
+    from biopilot.imaging.autofocus import autofocus
+    from biopilot.imaging.recon_input import normalize_illumination
+
+    yy, xx = np.mgrid[:160, :160]
+    phi = 1.5 * np.clip(1 - ((yy - 70) ** 2 + (xx - 90) ** 2) / 64.0, 0, None)
+    opt = {"wavelength_um": 0.53, "pixel_um": 1.12, "n_medium": 1.335}
+    holo = np.abs(propagate(np.exp(1j * phi), 1.1, **opt)) ** 2 * (1 + 0.001 * xx)
+    rel = normalize_illumination(holo)[0]
+    assert autofocus(holo, relative=rel, **opt) == autofocus(holo, **opt)
+    np.testing.assert_array_equal(
+        backpropagate(holo, 1.1, relative=rel, **opt), backpropagate(holo, 1.1, **opt)
+    )
+    with pytest.raises(ValueError, match="differs from the hologram"):
+        backpropagate(holo, 1.1, relative=rel[:-1], **opt)
+    with pytest.raises(ValueError, match="differs from the hologram"):
+        autofocus(holo, relative=rel[:, :-1], **opt)

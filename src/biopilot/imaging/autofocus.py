@@ -56,6 +56,7 @@ def autofocus(
     n_medium: float = 1.335,
     tol_um: float = 0.5,
     cache: KernelCache | None = None,
+    relative: NDArray[np.float32] | None = None,
 ) -> float:
     """Sample-to-sensor distance (mm) that brings the phase objects of a hologram into focus.
 
@@ -73,6 +74,10 @@ def autofocus(
         Tolerance of the fine search in micrometres.
     cache : KernelCache, optional
         Kernel cache (the fine search's kernels are rarely reused; pass one to keep them).
+    relative : (H, W) float32 array, optional
+        The hologram divided by its illumination
+        (:func:`~biopilot.imaging.recon_input.normalize_illumination`), when the caller has
+        it already (the pipeline shares it with the back-propagation).
 
     Returns
     -------
@@ -116,7 +121,9 @@ def autofocus(
         raise ValueError(f"need 0 < z_min_mm < z_max_mm, got {z_min_mm}, {z_max_mm}")
     if tol_um <= 0:
         raise ValueError(f"tol_um must be > 0, got {tol_um}")
-    rel, _ = normalize_illumination(holo)
+    rel = normalize_illumination(holo)[0] if relative is None else relative
+    if rel.shape != holo.shape:
+        raise ValueError(f"relative intensity {rel.shape} differs from the hologram {holo.shape}")
     amp = np.sqrt(rel)
     z0 = spectral_z(
         rel,

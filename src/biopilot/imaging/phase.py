@@ -180,12 +180,16 @@ def backpropagate(
     cache: KernelCache | None = None,
     device: str = "cpu",
     tilt_mrad: tuple[float, float] = (0.0, 0.0),
+    relative: NDArray[np.float32] | None = None,
 ) -> NDArray[np.complex64]:
     """The hologram's amplitude back-propagated to the sample plane, twin image and all.
 
     What :func:`retrieve_phase` starts from (illumination divided out, background phase 0,
     tilt shifted back) without its constraints: the input of
     :class:`~biopilot.imaging.cellnet.CellNet`, which learned to remove the twin image.
+    ``relative`` is the hologram divided by its illumination
+    (:func:`~biopilot.imaging.recon_input.normalize_illumination`) when the caller has it
+    already, as for :func:`~biopilot.imaging.autofocus`.
 
     Raises
     ------
@@ -193,9 +197,12 @@ def backpropagate(
         Bad hologram or optics, or ``z_mm`` not positive.
     """
     holo, opt = _checked(hologram, z_mm, wavelength_um, pixel_um, n_medium, cache)
+    if relative is not None and np.shape(relative) != holo.shape:
+        raise ValueError(f"relative intensity {np.shape(relative)} differs from the hologram "
+                         f"{holo.shape}")
     # One pass, no iterations to keep consistent: an FFT-friendly grid (2748 -> 2750 rows,
     # reflected) halves the transforms; only the outermost rows' fringes change (~1 %).
-    u = _start(holo, z_mm, {**opt, "fast_shape": True}, device)[1]
+    u = _start(holo, z_mm, {**opt, "fast_shape": True}, device, relative)[1]
     return tilt_shift(_to_numpy(u).astype(np.complex64, copy=False), tilt_mrad, z_mm, pixel_um)
 
 
@@ -217,9 +224,12 @@ def _checked(
     return holo, opt
 
 
-def _start(holo: NDArray[np.float32], z_mm: float, opt: dict[str, Any], device: str) -> Any:
+def _start(
+    holo: NDArray[np.float32], z_mm: float, opt: dict[str, Any], device: str,
+    relative: NDArray[np.float32] | None = None,
+) -> Any:
     """Sensor amplitude and back-propagated field, on ``device``."""
-    rel, _ = normalize_illumination(holo)
+    rel = normalize_illumination(holo)[0] if relative is None else relative
     a = to_device(np.sqrt(rel), device)
     ref = reference_phase(z_mm, opt["wavelength_um"], opt["n_medium"])
     return a, propagate(a, -z_mm, **opt) * ref

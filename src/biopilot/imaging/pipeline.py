@@ -18,7 +18,7 @@ from biopilot.imaging.cellnet import CellNet, Precision, load_default_cellnet, p
 from biopilot.imaging.classify import CellClassifier, load_default_classifier
 from biopilot.imaging.features import measure_cells
 from biopilot.imaging.phase import backpropagate, retrieve_phase
-from biopilot.imaging.recon_input import check_hologram, check_optics
+from biopilot.imaging.recon_input import check_hologram, check_optics, normalize_illumination
 from biopilot.imaging.reconstruct import reconstruct
 from biopilot.imaging.segment import background_level, segment_cells, segment_maps
 from biopilot.models.optics import KernelCache
@@ -197,9 +197,11 @@ def analyze_frame(
     holo = check_hologram(hologram)
     check_optics(wavelength_um, pixel_um, n_medium)
     optics = {"wavelength_um": wavelength_um, "pixel_um": pixel_um, "n_medium": n_medium}
-    z_mm = autofocus(holo, cache=cache, **optics) if z == "auto" else float(z)
+    rel = normalize_illumination(holo)[0]  # shared by the autofocus and the back-propagation
+    z_mm = autofocus(holo, cache=cache, relative=rel, **optics) if z == "auto" else float(z)
     t1 = time.perf_counter()
-    field_ = backpropagate(holo, z_mm, cache=cache, device=device, tilt_mrad=tilt_mrad, **optics)
+    field_ = backpropagate(holo, z_mm, cache=cache, device=device, tilt_mrad=tilt_mrad,
+                           relative=rel, **optics)
     t2 = time.perf_counter()
     net = cellnet or _default_cellnet("cuda" if device == "cuda" else "cpu")
     maps = predict_maps(net, field_, precision=precision, views=views)
