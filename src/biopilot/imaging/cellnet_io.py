@@ -7,7 +7,8 @@ frame passes on the way in (the channels, the padding, the channels-last copy, t
 its copy) and four on the way out; on a 4K frame with 2 cores they took 0.45 s of CellNet's
 1.4 s. Here each direction is one loop over the pixels, in row bands on all cores, and
 handles the mirror images of test-time augmentation by index arithmetic instead of copies
-(written by hand: no library fuses these).
+(written by hand: no library fuses these). The wrapped phase comes from NumPy's vectorised
+arctan2, faster than a scalar one in the loop.
 
 A *view* is the padded field transposed (``tr``), then flipped along rows (``fr``) and
 columns (``fc``), as :func:`~biopilot.imaging.cellnet.predict_maps` enumerates them.
@@ -64,7 +65,9 @@ def fold_view(
     tr, fr, fc = (bool(v) for v in view)
     a, b = (wp, hp) if tr else (hp, wp)
     out = np.empty((a // _FOLD, b // _FOLD, _IN * _FOLD * _FOLD), np.float32)
-    bad = in_bands(lambda lo, hi: _fold(u, out, hp, wp, tr, fr, fc, lo, hi), a // _FOLD)
+    # NumPy's SIMD arctan2 (30 ms a 4K frame, one core) beats the compiled loop's scalar one.
+    ang = np.angle(u)
+    bad = in_bands(lambda lo, hi: _fold(u, ang, out, hp, wp, tr, fr, fc, lo, hi), a // _FOLD)
     if sum(bad):
         raise ValueError("field holds NaN or infinite values")
     return out
@@ -98,8 +101,8 @@ def unfold_view_add(
 
 @numba.njit(cache=True, nogil=True)
 def _fold(
-    u: NDArray[np.complex64], out: NDArray[np.float32], hp: int, wp: int,
-    tr: bool, fr: bool, fc: bool, lo: int, hi: int,
+    u: NDArray[np.complex64], ang: NDArray[np.float32], out: NDArray[np.float32], hp: int,
+    wp: int, tr: bool, fr: bool, fc: bool, lo: int, hi: int,
 ) -> int:  # pragma: no cover - compiled; covered through fold_view
     """Folded rows ``lo:hi`` (of ``out``) of the view; returns the non-finite samples seen."""
     h, w = u.shape
@@ -120,7 +123,7 @@ def _fold(
                         bad += 1
                     out[a2, b >> 1, k] = re - np.float32(1.0)
                     out[a2, b >> 1, 4 + k] = im
-                    out[a2, b >> 1, 8 + k] = math.atan2(im, re)
+                    out[a2, b >> 1, 8 + k] = ang[py, px]
                 else:  # medium: u = 1
                     out[a2, b >> 1, k] = 0.0
                     out[a2, b >> 1, 4 + k] = 0.0
