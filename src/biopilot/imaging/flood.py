@@ -142,24 +142,40 @@ def _levels_state(
 ) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.uint16]]:  # pragma: no cover
     """Padded state of rows ``a:b`` and its seeds (flat indices, levels) in raster order."""
     w = h.shape[1]
-    wp = w + 2
-    state = np.zeros((b - a + 2) * wp, np.int32)
-    seeds = np.empty((b - a) * w, np.int32)
-    levels = np.empty((b - a) * w, np.uint16)
+    state, seeds, levels = _empty_state(w, a, b)
     n = 0
     for y in range(a, b):
-        row = (y - a + 1) * wp + 1
+        row = (y - a + 1) * (w + 2) + 1
         for x in range(w):
-            if mask[y, x]:
+            if mask[y, x] and markers[y, x] >= 0:  # a negative marker is a barrier
                 lev = _level(h[y, x], lo, scale, top)
-                if markers[y, x] > 0:
-                    state[row + x] = markers[y, x]
-                    seeds[n] = row + x
-                    levels[n] = lev
-                    n += 1
-                elif markers[y, x] == 0:
-                    state[row + x] = -lev - 1
+                n = _put(state, seeds, levels, n, row + x, markers[y, x], lev)
     return state, seeds[:n], levels[:n]
+
+
+@numba.njit(cache=True, nogil=True)
+def _empty_state(
+    w: int, a: int, b: int
+) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.uint16]]:  # pragma: no cover
+    """A blocked padded state of rows ``a:b`` and room for their seeds."""
+    n = (b - a) * w
+    return (np.zeros((b - a + 2) * (w + 2), np.int32), np.empty(n, np.int32),
+            np.empty(n, np.uint16))
+
+
+@numba.njit(cache=True, nogil=True)
+def _put(
+    state: NDArray[np.int32], seeds: NDArray[np.int32], levels: NDArray[np.uint16], n: int,
+    at: int, marker: int, lev: int,
+) -> int:  # pragma: no cover - compiled
+    """Mark padded pixel ``at``: a seed of ``marker`` (> 0, appended) or to flood at ``lev``."""
+    if marker > 0:
+        state[at] = marker
+        seeds[n] = at
+        levels[n] = lev
+        return n + 1
+    state[at] = -lev - 1
+    return n
 
 
 @numba.njit(cache=True, nogil=True)
@@ -174,24 +190,14 @@ def pieces_state(
     markers and the mask ``crowded[pieces]``, without building those three frames.
     """
     w = core.shape[1]
-    wp = w + 2
-    state = np.zeros((b - a + 2) * wp, np.int32)
-    seeds = np.empty((b - a) * w, np.int32)
-    levels = np.empty((b - a) * w, np.uint16)
+    state, seeds, levels = _empty_state(w, a, b)
     n = 0
     for y in range(a, b):
-        row = (y - a + 1) * wp + 1
+        row = (y - a + 1) * (w + 2) + 1
         for x in range(w):
-            if not crowded[pieces[y, x]]:
-                continue
-            lev = _level(-core[y, x], lo, scale, top)
-            if markers[y, x] > 0:
-                state[row + x] = markers[y, x]
-                seeds[n] = row + x
-                levels[n] = lev
-                n += 1
-            else:
-                state[row + x] = -lev - 1
+            if crowded[pieces[y, x]]:
+                lev = _level(-core[y, x], lo, scale, top)
+                n = _put(state, seeds, levels, n, row + x, markers[y, x], lev)
     return state, seeds[:n], levels[:n]
 
 
