@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from biopilot.models.bands import in_bands
+from biopilot.models.bands import in_bands, in_threads
 from biopilot.models.kernels import fill_kernel
 from biopilot.models.optics import _axial_frequency
 
@@ -40,3 +40,8 @@ def test_bands_cover_every_row_once_in_order(rows, workers):
     assert seen[0][0] == 0 and seen[-1][1] == rows
     assert all(a[1] == b[0] for a, b in itertools.pairwise(seen))
     assert len(seen) == max(1, min(workers, rows // 64))
+
+
+def test_threads_return_results_in_the_items_order():
+    assert in_threads(lambda v: v * v, [3, 1, 2]) == [9, 1, 4]
+    assert in_threads(str, [7]) == ["7"]

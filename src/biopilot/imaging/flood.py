@@ -21,11 +21,12 @@ three arrays and its list links jumped across the band.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 from numpy.typing import NDArray
+
+from biopilot.models.bands import in_threads
 
 __all__ = ["band_plan", "flood_levels", "flood_state", "pieces_state", "quantiser"]
 
@@ -88,12 +89,7 @@ def flood_levels(
         flood_state(state, seeds, levels, h.shape[1] + 2, n_levels)
         _unpad(state, out, a, c0, c1)
 
-    bands = band_plan(h.shape[0], workers, seam_px)
-    if len(bands) == 1:
-        run(bands[0])
-    else:
-        with ThreadPoolExecutor(len(bands)) as pool:
-            list(pool.map(run, bands))
+    in_threads(run, band_plan(h.shape[0], workers, seam_px))
     return out
 
 

@@ -8,15 +8,13 @@ five fused passes run on all cores; the connected-component labelling stays with
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
 from biopilot.imaging.flood import band_plan, flood_state, pieces_state, quantiser
-from biopilot.models.bands import in_bands
+from biopilot.models.bands import in_bands, in_threads
 
 __all__ = ["flood_pieces", "label_pair", "piece_marks", "renumber", "split_seeds"]
 
@@ -45,9 +43,8 @@ def label_pair(
     """``ndi.label`` of both masks, in two threads when allowed (it releases the GIL)."""
     if workers < 2:
         return ndi.label(seeds), ndi.label(todo)
-    with ThreadPoolExecutor(2) as pool:
-        first, second = pool.submit(ndi.label, seeds), pool.submit(ndi.label, todo)
-        return first.result(), second.result()
+    first, second = in_threads(ndi.label, [seeds, todo])
+    return first, second
 
 
 def piece_marks(
@@ -94,11 +91,7 @@ def flood_pieces(
         flood_state(state, seeds, levels, core.shape[1] + 2, n_levels)
         return int(_compose(state, markers, pieces, crowded, owner, a, c0, c1, out))
 
-    bands = band_plan(core.shape[0], workers, seam_px)
-    if len(bands) == 1:
-        return out, run(bands[0])
-    with ThreadPoolExecutor(len(bands)) as pool:
-        return out, sum(pool.map(run, bands))
+    return out, sum(in_threads(run, band_plan(core.shape[0], workers, seam_px)))
 
 
 def renumber(

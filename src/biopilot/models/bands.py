@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["default_workers", "in_bands"]
+__all__ = ["default_workers", "in_bands", "in_threads"]
 
 T = TypeVar("T")
+A = TypeVar("A")
 _MIN_ROWS = 64  # fewer rows per band are not worth a thread
 
 
@@ -32,8 +34,13 @@ def in_bands(
     images or ``workers=1``.
     """
     n = max(1, min(workers or default_workers(), n_rows // _MIN_ROWS))
-    if n == 1:
-        return [work(0, n_rows)]
     cuts = [n_rows * i // n for i in range(n + 1)]
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(work, cuts[:-1], cuts[1:]))
+    return in_threads(lambda band: work(*band), list(itertools.pairwise(cuts)))
+
+
+def in_threads(work: Callable[[A], T], items: Sequence[A]) -> list[T]:
+    """``work(item)`` for each item, one thread each (none for a single item), in order."""
+    if len(items) == 1:
+        return [work(items[0])]
+    with ThreadPoolExecutor(len(items)) as pool:
+        return list(pool.map(work, items))
