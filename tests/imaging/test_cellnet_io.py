@@ -57,6 +57,23 @@ def test_unfold_maps_each_view_back_with_sigmoids_and_gain(view):
     np.testing.assert_allclose(acc[1:], 1 + 1 / (1 + np.exp(-full[1:, :h, :w])), atol=1e-6)
 
 
+@pytest.mark.parametrize("view", [VIEWS[0], VIEWS[7]])
+def test_bfloat16_in_and_out_round_as_torch_does(view):
+    """The bfloat16 input is torch's rounding of the float32 one, bit for bit; bfloat16
+    output bits unfold to the same maps as their float32 values."""
+    u = _field((37, 54), seed=3)
+    want = torch.from_numpy(fold_view(u, (48, 64), view)).to(torch.bfloat16)
+    got = torch.from_numpy(fold_view(u, (48, 64), view, bfloat16=True)).view(torch.bfloat16)
+    assert torch.equal(got, want)
+    y = torch.from_numpy(np.random.default_rng(4).normal(0, 3, (24, 32, 12)).astype(np.float32))
+    a, b = (32, 24) if view[0] else (24, 32)
+    y = y.reshape(a, b, 12).to(torch.bfloat16)
+    from_bits, from_float = np.zeros((2, 3, 37, 54), np.float32)
+    unfold_view_add(y.view(torch.int16).numpy().view(np.uint16), from_bits, view, 1.5)
+    unfold_view_add(y.float().numpy(), from_float, view, 1.5)
+    np.testing.assert_array_equal(from_bits, from_float)
+
+
 def test_the_compiled_path_gives_the_network_s_own_forward():
     torch.manual_seed(0)
     net = CellNet(widths=(8, 16)).eval()

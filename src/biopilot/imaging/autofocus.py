@@ -77,7 +77,9 @@ def autofocus(
     relative : (H, W) float32 array, optional
         The hologram divided by its illumination
         (:func:`~biopilot.imaging.recon_input.normalize_illumination`), when the caller has
-        it already (the pipeline shares it with the back-propagation).
+        it already (the pipeline shares it with the back-propagation); the hologram is then
+        taken as checked (:func:`~biopilot.imaging.recon_input.check_hologram`), not checked
+        again.
 
     Returns
     -------
@@ -115,7 +117,7 @@ def autofocus(
     >>> bool(abs(z - 1.2) < 0.01)
     True
     """
-    holo = check_hologram(hologram)
+    holo = check_hologram(hologram) if relative is None else np.asarray(hologram)
     check_optics(wavelength_um, pixel_um, n_medium)
     if not (np.isfinite(z_min_mm) and np.isfinite(z_max_mm) and 0 < z_min_mm < z_max_mm):
         raise ValueError(f"need 0 < z_min_mm < z_max_mm, got {z_min_mm}, {z_max_mm}")
@@ -139,8 +141,13 @@ def autofocus(
     refocus = Refocuser(roi, wavelength_um=wavelength_um, pixel_um=pixel_um, n_medium=n_medium,
                         pad_px=pad, fast_shape=pad > 0, cache=cache)
 
+    seen: dict[float, tuple[float, float]] = {}
+
     def scores(z: float) -> tuple[float, float]:
-        return _focus_scores(refocus(-z))
+        key = round(float(z), 9)  # the fine scan repeats three planes of the window's
+        if key not in seen:
+            seen[key] = _focus_scores(refocus(-z))
+        return seen[key]
 
     def scan(grid: NDArray[np.float64], fine: bool = True) -> tuple[int, int]:
         """(index of the best plane, criterion used), or ValueError if both curves are flat."""

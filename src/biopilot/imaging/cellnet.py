@@ -252,9 +252,13 @@ def predict_maps(
     with torch.inference_mode(), autocast:
         for k in range(views):  # the dihedral group of the square: flips, then transposes
             view = (bool(k & 4), bool(k & 2), bool(k & 1))  # transpose, flip rows, flip cols
-            x = torch.from_numpy(fold_view(u, grid, view))[None].permute(0, 3, 1, 2)
-            y = net.body(x.to(dev)).float()  # channels-last in and out
-            unfold_view_add(y.permute(0, 2, 3, 1)[0].cpu().numpy(), acc, view, gain)
+            # bfloat16 in and out as raw bits: no full-frame conversion pass either way
+            x = torch.from_numpy(fold_view(u, grid, view, bfloat16=bf16))
+            x = x.view(torch.bfloat16) if bf16 else x
+            y = net.body(x[None].permute(0, 3, 1, 2).to(dev))  # channels-last in and out
+            y = y.permute(0, 2, 3, 1)[0].cpu()
+            y = y.to(torch.bfloat16).view(torch.int16) if bf16 else y.float()
+            unfold_view_add(y.numpy().view(np.uint16) if bf16 else y.numpy(), acc, view, gain)
     net.train(was_training)
     if views > 1:
         acc /= views

@@ -17,9 +17,12 @@ columns (``fc``), as :func:`~biopilot.imaging.cellnet.predict_maps` enumerates t
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 from numpy.typing import NDArray
 
 from biopilot.models.bands import in_bands
@@ -35,7 +38,9 @@ def fold_view(
     field: NDArray[np.complexfloating],
     padded: tuple[int, int],
     view: tuple[bool, bool, bool] = (False, False, False),
-) -> NDArray[np.float32]:
+    *,
+    bfloat16: bool = False,
+) -> NDArray[np.float32] | NDArray[np.uint16]:
     """The folded network input of one view of ``field``, channels last.
 
     Parameters
@@ -46,10 +51,14 @@ def fold_view(
         Grid the field is padded to with medium (bottom and right), both even.
     view : (tr, fr, fc)
         Transpose, flip rows, flip columns (applied in that order to the padded field).
+    bfloat16 : bool
+        Return the values rounded to bfloat16 (to nearest even, as torch rounds), as their
+        bits in uint16 (``torch.from_numpy(out).view(torch.bfloat16)``): the network's input
+        under bfloat16 arithmetic without a further full-frame conversion.
 
     Returns
     -------
-    (A / 2, B / 2, 12) float32
+    (A / 2, B / 2, 12) float32, or uint16 bfloat16 bits
         ``out[a2, b2, 4 c + 2 i + j]`` is channel ``c`` of the view at ``(2 a2 + i, 2 b2 + j)``,
         with ``(A, B)`` the view's shape.
 
@@ -64,7 +73,8 @@ def fold_view(
         raise ValueError(f"padded grid {padded} must be even and hold the field {u.shape}")
     tr, fr, fc = (bool(v) for v in view)
     a, b = (wp, hp) if tr else (hp, wp)
-    out = np.empty((a // _FOLD, b // _FOLD, _IN * _FOLD * _FOLD), np.float32)
+    out = np.empty((a // _FOLD, b // _FOLD, _IN * _FOLD * _FOLD),
+                   np.uint16 if bfloat16 else np.float32)
     # NumPy's SIMD arctan2 (30 ms a 4K frame, one core) beats the compiled loop's scalar one.
     ang = np.angle(u)
     bad = in_bands(lambda lo, hi: _fold(u, ang, out, hp, wp, tr, fr, fc, lo, hi), a // _FOLD)
@@ -81,11 +91,14 @@ def unfold_view_add(
 ) -> None:
     """Add the unfolded maps of one view's network output to ``out`` (the field's geometry).
 
-    ``folded`` is the (A / 2, B / 2, 12) output for the view (channels last); ``out`` a
-    (3, h, w) float32 accumulator: phase times ``phase_gain``, then the sigmoids of the
-    foreground and core logits.
+    ``folded`` is the (A / 2, B / 2, 12) output for the view (channels last), float32 or
+    bfloat16 bits in uint16 (read without a conversion pass); ``out`` a (3, h, w) float32
+    accumulator: phase times ``phase_gain``, then the sigmoids of the foreground and core
+    logits.
     """
-    y = np.ascontiguousarray(folded, np.float32)
+    y = np.ascontiguousarray(folded)
+    if y.dtype != np.uint16:
+        y = y.astype(np.float32, copy=False)
     if out.dtype != np.float32 or out.ndim != 3 or out.shape[0] != _OUT:
         raise ValueError(f"out must be a (3, h, w) float32 array, got {out.dtype} {out.shape}")
     if y.ndim != 3 or y.shape[2] != _OUT * _FOLD * _FOLD:
@@ -101,7 +114,7 @@ def unfold_view_add(
 
 @numba.njit(cache=True, nogil=True)
 def _fold(
-    u: NDArray[np.complex64], ang: NDArray[np.float32], out: NDArray[np.float32], hp: int,
+    u: NDArray[np.complex64], ang: NDArray[np.float32], out: NDArray[Any], hp: int,
     wp: int, tr: bool, fr: bool, fc: bool, lo: int, hi: int,
 ) -> int:  # pragma: no cover - compiled; covered through fold_view
     """Folded rows ``lo:hi`` (of ``out``) of the view; returns the non-finite samples seen."""
@@ -121,19 +134,19 @@ def _fold(
                     re, im = v.real, v.imag
                     if not (math.isfinite(re) and math.isfinite(im)):
                         bad += 1
-                    out[a2, b >> 1, k] = re - np.float32(1.0)
-                    out[a2, b >> 1, 4 + k] = im
-                    out[a2, b >> 1, 8 + k] = ang[py, px]
+                    _put(out, a2, b >> 1, k, re - np.float32(1.0))
+                    _put(out, a2, b >> 1, 4 + k, im)
+                    _put(out, a2, b >> 1, 8 + k, ang[py, px])
                 else:  # medium: u = 1
-                    out[a2, b >> 1, k] = 0.0
-                    out[a2, b >> 1, 4 + k] = 0.0
-                    out[a2, b >> 1, 8 + k] = 0.0
+                    _put(out, a2, b >> 1, k, np.float32(0.0))
+                    _put(out, a2, b >> 1, 4 + k, np.float32(0.0))
+                    _put(out, a2, b >> 1, 8 + k, np.float32(0.0))
     return bad
 
 
 @numba.njit(cache=True, nogil=True)
 def _unfold_add(
-    y: NDArray[np.float32], out: NDArray[np.float32], hp: int, wp: int,
+    y: NDArray[Any], out: NDArray[np.float32], hp: int, wp: int,
     tr: bool, fr: bool, fc: bool, gain: np.float32, lo: int, hi: int,
 ) -> int:  # pragma: no cover - compiled; covered through unfold_view_add
     """Rows ``lo:hi`` of ``out`` += the view's unfolded maps (sigmoid on the logits)."""
@@ -146,7 +159,44 @@ def _unfold_add(
             b = nb - 1 - bp if fc else bp
             k = (a & 1) * 2 + (b & 1)
             a2, b2 = a >> 1, b >> 1
-            out[0, py, px] += gain * y[a2, b2, k]
-            out[1, py, px] += one / (one + math.exp(-y[a2, b2, 4 + k]))
-            out[2, py, px] += one / (one + math.exp(-y[a2, b2, 8 + k]))
+            out[0, py, px] += gain * _get(y, a2, b2, k)
+            out[1, py, px] += one / (one + math.exp(-_get(y, a2, b2, 4 + k)))
+            out[2, py, px] += one / (one + math.exp(-_get(y, a2, b2, 8 + k)))
     return 0
+
+
+# Element access to float32 arrays, or to bfloat16 kept as its upper 16 bits in uint16 (NumPy
+# has no bfloat16): a bit shift each way, in registers; chosen by dtype when compiled.
+def _put(a: Any, i: int, j: int, k: int, v: Any) -> None:
+    """``a[i, j, k] = v``, rounded to nearest even bfloat16 when ``a`` holds uint16 bits."""
+    raise NotImplementedError("compiled only")  # pragma: no cover
+
+
+def _get(a: Any, i: int, j: int, k: int) -> float:
+    """``a[i, j, k]`` as float32, from bfloat16 bits when ``a`` holds uint16."""
+    raise NotImplementedError("compiled only")  # pragma: no cover
+
+
+@overload(_put)
+def _put_typed(a: Any, i: Any, j: Any, k: Any, v: Any) -> Any:  # pragma: no cover - compiled
+    if a.dtype == types.uint16:
+        def to_bf16(a: Any, i: Any, j: Any, k: Any, v: Any) -> None:
+            u = np.float32(v).view(np.uint32)
+            a[i, j, k] = np.uint16((u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) >> 16)
+        return to_bf16
+
+    def plain(a: Any, i: Any, j: Any, k: Any, v: Any) -> None:
+        a[i, j, k] = v
+    return plain
+
+
+@overload(_get)
+def _get_typed(a: Any, i: Any, j: Any, k: Any) -> Any:  # pragma: no cover - compiled
+    if a.dtype == types.uint16:
+        def from_bf16(a: Any, i: Any, j: Any, k: Any) -> Any:
+            return np.uint32(np.uint32(a[i, j, k]) << 16).view(np.float32)
+        return from_bf16
+
+    def plain(a: Any, i: Any, j: Any, k: Any) -> Any:
+        return a[i, j, k]
+    return plain

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from biopilot.imaging.crops import gather_crops
 from biopilot.imaging.label_stats import crack_counts, grown_sums
-from biopilot.imaging.run_sums import run_phase_sums
+from biopilot.imaging.run_sums import run_phase_sums, run_supports
 from biopilot.imaging.segment import background_level
 from biopilot.models.qpi import REFRACTION_INCREMENT_UM3_PER_PG, dry_mass_pg
 
@@ -362,22 +362,12 @@ def _polygon_hull_area(runs: _Runs, ids: NDArray[np.intp]) -> NDArray[np.float64
     # Support value of a pixel square along a unit normal (c, s): centre projection plus
     # 0.5 (|c| + |s|). Opposite directions come from the minimum of the same projection.
     # Along a run the projection is monotone in the column, so its extremes are at the run's
-    # ends (c >= 0: last pixel for the maximum, first for the minimum); maximum.at groups runs.
+    # ends (c >= 0: last pixel for the maximum, first for the minimum): run_supports.
     half = _DIRS.shape[0] // 2
-    rows = runs.row.astype(np.float64)
-    first = runs.col0.astype(np.float64)
-    last = (runs.col0 + runs.length - 1).astype(np.float64)
-    n_bins = int(ids[-1]) + 1
-    h = np.empty((ids.size, 2 * half))
-    for k in range(half):
-        c, s = _DIRS[k]
-        ext = 0.5 * (abs(c) + abs(s))
-        hi = np.full(n_bins, -np.inf)
-        lo = np.full(n_bins, np.inf)
-        np.maximum.at(hi, runs.label, (last if c >= 0 else first) * c + rows * s)
-        np.minimum.at(lo, runs.label, (first if c >= 0 else last) * c + rows * s)
-        h[:, k] = hi[ids] + ext
-        h[:, k + half] = -lo[ids] + ext
+    last = runs.col0 + runs.length - 1
+    sup = run_supports(runs.label, runs.row, runs.col0, last, _DIRS[:half], int(ids[-1]) + 1)
+    ext = 0.5 * (np.abs(_DIRS[:half, 0]) + np.abs(_DIRS[:half, 1]))
+    h = sup[ids] + np.concatenate([ext, ext])
     # Vertex k is where support lines k and k+1 meet; every line touches the cell, so the
     # consecutive intersections are the polygon's vertices (some may coincide).
     m = 2 * half

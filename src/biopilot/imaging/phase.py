@@ -189,14 +189,16 @@ def backpropagate(
     :class:`~biopilot.imaging.cellnet.CellNet`, which learned to remove the twin image.
     ``relative`` is the hologram divided by its illumination
     (:func:`~biopilot.imaging.recon_input.normalize_illumination`) when the caller has it
-    already, as for :func:`~biopilot.imaging.autofocus`.
+    already, as for :func:`~biopilot.imaging.autofocus` (the hologram is then taken as
+    checked, not checked again).
 
     Raises
     ------
     ValueError
         Bad hologram or optics, or ``z_mm`` not positive.
     """
-    holo, opt = _checked(hologram, z_mm, wavelength_um, pixel_um, n_medium, cache)
+    holo, opt = _checked(hologram, z_mm, wavelength_um, pixel_um, n_medium, cache,
+                         check=relative is None)
     if relative is not None and np.shape(relative) != holo.shape:
         raise ValueError(f"relative intensity {np.shape(relative)} differs from the hologram "
                          f"{holo.shape}")
@@ -213,9 +215,11 @@ def _checked(
     pixel_um: float,
     n_medium: float,
     cache: KernelCache | None,
+    check: bool = True,
 ) -> tuple[NDArray[np.float32], dict[str, Any]]:
-    """The validated hologram and the keyword arguments of its propagations."""
-    holo = check_hologram(hologram)
+    """The validated hologram (as given if not ``check``: checked by the caller) and the
+    keyword arguments of its propagations."""
+    holo = check_hologram(hologram) if check else np.asarray(hologram, np.float32)
     check_optics(wavelength_um, pixel_um, n_medium)
     if not (np.isfinite(z_mm) and z_mm > 0):
         raise ValueError(f"z_mm must be a positive distance in mm, got {z_mm}")

