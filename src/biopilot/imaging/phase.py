@@ -236,7 +236,9 @@ def _start(
     rel = normalize_illumination(holo)[0] if relative is None else relative
     a = to_device(np.sqrt(rel), device)
     ref = reference_phase(z_mm, opt["wavelength_um"], opt["n_medium"])
-    return a, propagate(a, -z_mm, **opt) * ref
+    u = propagate(a, -z_mm, **opt)
+    u *= ref  # in place: a new full-frame array costs more than the product
+    return a, u
 
 
 def estimate_support(

@@ -51,30 +51,49 @@ def fill_kernel(
     if nh != nx // 2 + 1:
         raise ValueError(f"fx2 has {nh} columns, an rfft2 grid of {nx} has {nx // 2 + 1}")
     out = np.empty((ny, nh if half else nx), np.complex64)
-    in_bands(lambda lo, hi: _fill(float(k2), fy, fx, float(z_um), out, lo, hi), ny)
+    mirrored = bool(np.array_equal(fy[1:], fy[:0:-1]))  # fftfreq rows: fy^2[y] = fy^2[ny - y]
+    rows = ny // 2 + 1 if mirrored else ny
+    in_bands(lambda lo, hi: _fill(float(k2), fy, fx, float(z_um), out, mirrored, lo, hi), rows)
     return out
 
 
 @numba.njit(cache=True, nogil=True)
 def _fill(
     k2: float, fy2: NDArray[np.float64], fx2: NDArray[np.float64], z_um: float,
-    out: NDArray[np.complex64], lo: int, hi: int,
+    out: NDArray[np.complex64], mirrored: bool, lo: int, hi: int,
 ) -> None:  # pragma: no cover - compiled; covered through fill_kernel
     """Rows ``lo:hi`` of the kernel: phase in float64 (up to ~6e4 rad at 3 mm), reduced by
-    whole cycles, then cos and sin in float32; mirrored columns where ``out`` is full."""
+    whole cycles, then cos and sin in float32; mirrored columns where ``out`` is full, and
+    row ``y`` copied to row ``ny - y`` when the rows are ``mirrored`` (half the sines)."""
     nh = fx2.size
-    nx = out.shape[1]
+    ny, nx = out.shape
     mirror = nx > nh
     for y in range(lo, hi):
-        for x in range(nh):
-            arg = k2 - fx2[x] - fy2[y]  # in NumPy's order: bit for bit its axial frequency
-            if arg > 0.0:
-                c = z_um * math.sqrt(arg)
-                c -= math.floor(c + 0.5)
-                ph = np.float32(2.0 * math.pi * c)
-                v = np.complex64(complex(math.cos(ph), math.sin(ph)))
-            else:
-                v = np.complex64(0.0)
-            out[y, x] = v
-            if mirror and 0 < x <= nx - nh:
-                out[y, nx - x] = v
+        if mirrored and 0 < y < ny - y:
+            _fill_row(k2, fy2[y], fx2, z_um, out, y, ny - y, mirror)
+        else:
+            _fill_row(k2, fy2[y], fx2, z_um, out, y, y, mirror)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_row(
+    k2: float, fy2: float, fx2: NDArray[np.float64], z_um: float, out: NDArray[np.complex64],
+    y: int, y2: int, mirror: bool,
+) -> None:  # pragma: no cover - compiled; covered through fill_kernel
+    """Row ``y`` of the kernel, also written to row ``y2``."""
+    nh = fx2.size
+    nx = out.shape[1]
+    for x in range(nh):
+        arg = k2 - fx2[x] - fy2  # in NumPy's order: bit for bit its axial frequency
+        if arg > 0.0:
+            c = z_um * math.sqrt(arg)
+            c -= math.floor(c + 0.5)
+            ph = np.float32(2.0 * math.pi * c)
+            v = np.complex64(complex(math.cos(ph), math.sin(ph)))
+        else:
+            v = np.complex64(0.0)
+        out[y, x] = v
+        out[y2, x] = v
+        if mirror and 0 < x <= nx - nh:
+            out[y, nx - x] = v
+            out[y2, nx - x] = v
