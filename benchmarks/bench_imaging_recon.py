@@ -28,7 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._util import median_time, print_table
 from biopilot.imaging.autofocus import autofocus
-from biopilot.imaging.phase import estimate_support, retrieve_phase, unwrap_cells
+from biopilot.imaging.phase import (
+    estimate_support,
+    reference_phase,
+    retrieve_phase,
+    unwrap_cells,
+)
 from biopilot.imaging.recon_input import normalize_illumination
 from biopilot.models.optics import KernelCache, propagate
 from biopilot.twin.incubator import benchmark_set
@@ -43,7 +48,8 @@ def main() -> None:
     rows, speed = [], []
     for frame in benchmark_set(seed=0, n=n_frames, size=(size[0], size[1])):
         if "--refocus-only" in sys.argv:
-            speed.append(_refocus_speed(frame.hologram, frame.z_mm, frame.optics))
+            speed.append(_refocus_speed(frame.hologram, frame.z_mm, frame.optics,
+                                        frame.transmission))
             print(speed[-1], flush=True)
             continue
         row, sp = _frame_row(frame, n_iter)
@@ -110,7 +116,7 @@ def _frame_row(frame: Any, n_iter: int) -> tuple[dict[str, Any], dict[str, Any]]
         "t retrieve": t_ret,
         "t unwrap": t_unw,
     }
-    return row, _refocus_speed(holo, z_ours, o)
+    return row, _refocus_speed(holo, z_ours, o, frame.transmission)
 
 
 def _pyholoscope_autofocus(holo: np.ndarray, o: Any, nominal_mm: float) -> tuple[float, float]:
@@ -129,8 +135,21 @@ def _pyholoscope_autofocus(holo: np.ndarray, o: Any, nominal_mm: float) -> tuple
     return float(z_m) * 1e3, time.perf_counter() - t0
 
 
-def _refocus_speed(holo: np.ndarray, z_mm: float, o: Any) -> dict[str, Any]:
-    """One back-propagation of a 4K amplitude: ours (NumPy, torch) vs PyHoloscope's refocus."""
+def _truth_errors(u: np.ndarray, truth: np.ndarray, ref: complex) -> str:
+    """RMS of ``u ref - t`` against the twin's true transmission ``t``: whole frame, within
+    300 px of the edges, farther inside (the twin image is in every refocus alike)."""
+    err = np.abs(u * ref - truth)
+    edge = np.ones(err.shape, bool)
+    edge[300:-300, 300:-300] = False
+    parts = (err, err[edge], err[~edge])
+    return " / ".join(f"{float(np.sqrt(np.mean(e.astype(np.float64) ** 2))):.4f}" for e in parts)
+
+
+def _refocus_speed(
+    holo: np.ndarray, z_mm: float, o: Any, truth: np.ndarray | None = None
+) -> dict[str, Any]:
+    """One back-propagation of a 4K amplitude: ours (NumPy, torch) vs PyHoloscope's refocus,
+    and (with the twin's ``truth``) how far each result is from the true sample field."""
     import pyholoscope as pyh
     import torch
 
@@ -158,6 +177,7 @@ def _refocus_speed(holo: np.ndarray, z_mm: float, o: Any) -> dict[str, Any]:
     diff_inner = float(
         np.linalg.norm((ours_fast - theirs)[inner]) / np.linalg.norm(theirs[inner])
     )
+    ref = reference_phase(z_mm, o.wavelength_um, o.n_medium)
     tamp, tcache = torch.from_numpy(amp), KernelCache(max_entries=1)
     propagate(tamp, -z_mm, cache=tcache, **opt)
     return {
@@ -187,6 +207,11 @@ def _refocus_speed(holo: np.ndarray, z_mm: float, o: Any) -> dict[str, Any]:
         "relative difference of outputs": diff,
         "FFT-friendly grid: difference, whole / 300 px inside": f"{diff_fast:.1e} / "
         f"{diff_inner:.1e}",
+        **({} if truth is None else {
+            f"error vs truth, whole / edges / inside: {name}": _truth_errors(u, truth, ref)
+            for name, u in (("ours, sensor grid", ours), ("ours, FFT-friendly grid", ours_fast),
+                            ("pyholoscope", theirs))
+        }),
     }
 
 

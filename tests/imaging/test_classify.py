@@ -104,3 +104,29 @@ def test_unfitted_or_mismatched_use_is_refused():
         CellClassifier().predict(x)
     with pytest.raises(ValueError, match="as many labels"):
         CellClassifier().fit(x, y.iloc[:5])
+
+
+@pytest.mark.parametrize("shape", [(5, 8, 16, 16), (3, 16, 8, 8), (2, 4, 7, 9)])
+def test_pair_max_pool_equals_torch_max_pool(shape):
+    """The inference copy's pooling gives F.max_pool2d's maps exactly (odd sides: its own)."""
+    from torch.nn import functional as F
+
+    from biopilot.imaging.classify import _PairMaxPool
+
+    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        assert torch.equal(_PairMaxPool()(x), F.max_pool2d(x, 2))
+        assert torch.equal(_PairMaxPool()(x.contiguous()), F.max_pool2d(x, 2))  # NCHW
+
+
+def test_inference_copy_predicts_what_the_trained_network_does():
+    from biopilot.imaging.classify import _inference_copy
+
+    clf = load_default_classifier()
+    x, _ = _random_samples(64, seed=3)
+    crops, scal = clf._tensors(x)
+    with torch.inference_mode():
+        want = torch.stack(clf.net_.eval()(crops, scal), 1)
+        got = torch.stack(_inference_copy(clf.net_)(
+            crops.contiguous(memory_format=torch.channels_last), scal), 1)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
