@@ -8,7 +8,9 @@ its copy) and four on the way out; on a 4K frame with 2 cores they took 0.45 s o
 1.4 s. Here each direction is one loop over the pixels, in row bands on all cores, and
 handles the mirror images of test-time augmentation by index arithmetic instead of copies
 (written by hand: no library fuses these). The wrapped phase comes from NumPy's vectorised
-arctan2, faster than a scalar one in the loop.
+arctan2, faster than a scalar one in the loop. Under bfloat16 arithmetic both cross as raw
+bfloat16 bits in uint16 arrays (NumPy has no bfloat16), rounded as torch rounds: no
+conversion pass on either side (0.08 s a 4K frame with 2 cores).
 
 A *view* is the padded field transposed (``tr``), then flipped along rows (``fr``) and
 columns (``fc``), as :func:`~biopilot.imaging.cellnet.predict_maps` enumerates them.
