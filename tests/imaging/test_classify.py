@@ -106,19 +106,6 @@ def test_unfitted_or_mismatched_use_is_refused():
         CellClassifier().fit(x, y.iloc[:5])
 
 
-@pytest.mark.parametrize("shape", [(5, 8, 16, 16), (3, 16, 8, 8), (2, 4, 7, 9)])
-def test_pair_max_pool_equals_torch_max_pool(shape):
-    """The inference copy's pooling gives F.max_pool2d's maps exactly (odd sides: its own)."""
-    from torch.nn import functional as F
-
-    from biopilot.imaging.classify import _PairMaxPool
-
-    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        assert torch.equal(_PairMaxPool()(x), F.max_pool2d(x, 2))
-        assert torch.equal(_PairMaxPool()(x.contiguous()), F.max_pool2d(x, 2))  # NCHW
-
-
 def test_inference_copy_predicts_what_the_trained_network_does():
     from biopilot.imaging.classify import _inference_copy
 

@@ -42,11 +42,11 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from torch import nn
-from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 import biopilot
 from biopilot.imaging.cellnet_io import fold_view, unfold_view_add
+from biopilot.imaging.pooling import max_pool2
 
 __all__ = [
     "CellMaps",
@@ -155,7 +155,7 @@ class CellNet(nn.Module):
         skips = []
         for i, enc in enumerate(self.enc):
             if i:
-                x = F.max_pool2d(x, 2)
+                x = max_pool2(x)  # F.max_pool2d's maps, without its indices when inferring
             x = enc(x)
             skips.append(x)
         skips.pop()

@@ -1,0 +1,27 @@
+"""2 x 2 max-pooling for inference, without the argmax indices torch writes on the CPU."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+__all__ = ["max_pool2"]
+
+
+def max_pool2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)``, as two maxima of neighbour pairs on channels-last maps.
+
+    On the CPU ``max_pool2d`` also computes the argmax indices, even in inference mode, and
+    writes them as int64: the pair maxima give the same maps 2-3x faster (CellNet's first
+    pooling of a 4K frame in bfloat16, 53 -> 18 ms; the classifier's 1024 crops of
+    8 x 16 x 16, 2.7 -> 0.8 ms). Tensors that need a gradient (training: ``torch.maximum``
+    splits the gradient of ties), other layouts and odd sides go to ``F.max_pool2d``.
+    """
+    n, c, h, w = x.shape
+    if x.requires_grad or h % 2 or w % 2 or not x.is_contiguous(
+        memory_format=torch.channels_last
+    ):
+        return F.max_pool2d(x, 2)
+    v = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2 * c)  # a view: no copy
+    rows = torch.maximum(v[:, :, 0], v[:, :, 1]).reshape(n, h // 2, w // 2, 2, c)
+    return torch.maximum(rows[:, :, :, 0], rows[:, :, :, 1]).permute(0, 3, 1, 2)
