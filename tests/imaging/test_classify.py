@@ -117,3 +117,19 @@ def test_inference_copy_predicts_what_the_trained_network_does():
         got = torch.stack(_inference_copy(clf.net_)(
             crops.contiguous(memory_format=torch.channels_last), scal), 1)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_cellnet_phase_training_cells_are_labelled_and_reproducible():
+    """The default pipeline's view of a frame (CellNet phase and cells), matched to the truth."""
+    clf = CellClassifier()
+    a = simulated_cells(5, 3, clf, size=(192, 192), phase="net")
+    b = simulated_cells(5, 3, clf, size=(192, 192), phase="net")
+    assert len(a.samples) > 20 and len(a.truth) == len(a.samples)
+    assert a.samples.crops.shape[1:] == (2, 16, 16) and np.isfinite(a.samples.crops).all()
+    np.testing.assert_array_equal(a.samples.crops, b.samples.crops)
+    pd.testing.assert_frame_equal(a.truth, b.truth)
+    # not the true-phase frames of the same seed: own random streams
+    t = simulated_cells(5, 3, clf, size=(192, 192))
+    assert len(t.samples) != len(a.samples) or not np.array_equal(t.samples.crops, a.samples.crops)
+    with pytest.raises(ValueError, match="phase"):
+        simulated_cells(5, 1, clf, phase="iterative")  # type: ignore[arg-type]

@@ -240,16 +240,20 @@ def release(
 def train(
     seed: int = typer.Option(0, "--seed", help="Seed of data, initialisation and batch order."),
     out: Path | None = typer.Option(None, "--out", help="Weights file (default: shipped)."),
-    frames: int = typer.Option(60, "--frames", min=3, help="Simulated training frames."),
+    frames: int = typer.Option(60, "--frames", min=3, help="Frames of degraded true phase."),
+    net_frames: int = typer.Option(
+        60, "--net-frames", min=0, help="Frames through CellNet (the default pipeline's phase)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train the cell classifier on simulated frames, reproducibly (1 thread, seeded)."""
     from biopilot.imaging.train import train_classifier
 
     with progress(enabled=not as_json) as bar:
-        task = bar.add_task("simulating training frames", total=frames)
+        task = bar.add_task("simulating training frames", total=frames + net_frames)
         clf = train_classifier(
-            seed, n_frames=frames, out=out, on_frame=lambda _i: bar.advance(task)
+            seed, n_frames=frames, n_net_frames=net_frames, out=out,
+            on_frame=lambda _i: bar.advance(task),
         )
     meta = clf.metadata_
     if as_json:

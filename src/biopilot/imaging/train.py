@@ -7,7 +7,7 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,15 +16,18 @@ from numpy.typing import NDArray
 from scipy import ndimage as ndi
 
 import biopilot
+from biopilot.imaging.cellnet import CellNet, load_default_cellnet, predict_maps
 from biopilot.imaging.classify import CellClassifier, CellSamples, default_weights_path
 from biopilot.imaging.features import measure_cells
 from biopilot.imaging.metrics import match_labels
-from biopilot.imaging.segment import segment_cells
+from biopilot.imaging.phase import backpropagate
+from biopilot.imaging.segment import segment_cells, segment_maps
 from biopilot.twin.incubator import OpticalSetup, SceneSpec, SimulatedFrame, simulate_frame
 
 __all__ = ["Degradation", "TrainingSet", "labelled_cells", "simulated_cells", "train_classifier"]
 
 _SCENARIOS = ("suspension", "adherent", "stem_cell")
+PhaseSource = Literal["true", "net"]
 #: Seeds of held-out frames are offset by this from the training seed.
 HELD_OUT_OFFSET = 10_000
 
@@ -52,16 +55,21 @@ class TrainingSet:
 
 
 def labelled_cells(
-    frame: SimulatedFrame, phase_rad: NDArray[np.float32], classifier: CellClassifier
+    frame: SimulatedFrame,
+    phase_rad: NDArray[np.float32],
+    classifier: CellClassifier,
+    labels: NDArray[np.integer] | None = None,
 ) -> TrainingSet:
     """Segment ``phase_rad`` as in production and label the cells that match the truth.
 
     Only cells matched one-to-one to a true cell (IoU >= 0.5) are kept, so the classifier
     learns on the crops it will see at inference. ``differentiated`` is NA for dead cells
-    and outside stem-cell scenes.
+    and outside stem-cell scenes. ``labels``: the cells found already (CellNet's path);
+    default :func:`~biopilot.imaging.segment_cells` of the phase.
     """
     pixel = frame.optics.pixel_um
-    labels = segment_cells(phase_rad, pixel_um=pixel)
+    if labels is None:
+        labels = segment_cells(phase_rad, pixel_um=pixel)
     table = measure_cells(
         phase_rad,
         labels,
@@ -90,44 +98,69 @@ def simulated_cells(
     size: tuple[int, int] = (320, 320),
     degradation: Degradation | None = None,
     on_frame: Callable[[int], None] | None = None,
+    phase: PhaseSource = "true",
+    cellnet: CellNet | None = None,
 ) -> TrainingSet:
     """Labelled cells of ``n_frames`` simulated frames; frame ``i`` depends on ``(seed, i)``.
 
-    Frames cycle through the three scenarios with confluence 0.1-0.6, viability 0.4-0.95,
-    differentiated fraction 0.2-0.7, wavelength 405-650 nm and pixel pitch 1.12-1.67 um.
+    Frames cycle through the three scenarios with viability 0.4-0.95, differentiated
+    fraction 0.2-0.7, wavelength 405-650 nm and pixel pitch 1.12-1.67 um.
+
+    ``phase="true"``: the simulator's phase, blurred and noised (``degradation``), at
+    confluence 0.1-0.6, segmented by :func:`~biopilot.imaging.segment_cells`. ``phase="net"``:
+    what the default pipeline sees: the hologram back-propagated from z 0.5-3 mm (off by an
+    autofocus-sized error, 2 um rms), CellNet's phase and cells (``cellnet``, default the
+    shipped one, in float32 for results alike on every CPU), confluence 0.1-0.8; these frames
+    come from ``(seed, i, 1)``, their own random streams.
     """
+    if phase not in ("true", "net"):
+        raise ValueError(f"phase must be 'true' or 'net', got {phase!r}")
     deg = degradation or Degradation()
+    net = (cellnet or load_default_cellnet().fused()) if phase == "net" else None
     parts = []
     for i in range(n_frames):
-        rng = np.random.default_rng([seed, i])
+        rng = np.random.default_rng([seed, i] if net is None else [seed, i, 1])
         optics = OpticalSetup(
             wavelength_nm=float(rng.choice([405.0, 488.0, 532.0, 650.0])),
             pixel_um=float(rng.choice([1.12, 1.4, 1.67])),
-            z_mm=1.0,
+            z_mm=1.0 if net is None else float(rng.uniform(0.5, 3.0)),
             shape_px=size,
         )
         scene = SceneSpec(
             scenario=_SCENARIOS[i % 3],
-            confluence=float(rng.uniform(0.1, 0.6)),
+            confluence=float(rng.uniform(0.1, 0.6 if net is None else 0.8)),
             viability=float(rng.uniform(0.4, 0.95)),
             differentiated_fraction=float(rng.uniform(0.2, 0.7)),
             thick_fraction=0.2,
             debris_per_mm2=float(rng.uniform(10.0, 100.0)),
         )
         frame = simulate_frame(optics, scene, rng=rng)
-        parts.append(labelled_cells(frame, deg.apply(frame.phase_rad, rng), classifier))
+        if net is None:
+            parts.append(labelled_cells(frame, deg.apply(frame.phase_rad, rng), classifier))
+        else:
+            parts.append(_net_cells(frame, net, classifier, rng))
         if on_frame is not None:
             on_frame(i)
-    return TrainingSet(
-        CellSamples.concat([p.samples for p in parts]),
-        pd.concat([p.truth for p in parts], ignore_index=True),
-    )
+    return _joined(parts)
+
+
+def _net_cells(
+    frame: SimulatedFrame, net: CellNet, classifier: CellClassifier, rng: np.random.Generator
+) -> TrainingSet:
+    """The labelled cells of one frame as the default pipeline finds them (CellNet's path)."""
+    o = frame.optics
+    z = frame.z_mm + rng.normal(0.0, 2e-3)  # the benchmark's autofocus: 0.04-2.7 um off
+    field = backpropagate(frame.hologram, z, wavelength_um=o.wavelength_um, pixel_um=o.pixel_um)
+    maps = predict_maps(net, field, precision="float32")
+    labels = segment_maps(maps.foreground, maps.core, pixel_um=o.pixel_um)
+    return labelled_cells(frame, maps.phase_rad, classifier, labels=labels)
 
 
 def train_classifier(
     seed: int = 0,
     *,
     n_frames: int = 60,
+    n_net_frames: int = 60,
     n_eval_frames: int = 15,
     out: str | Path | None = None,
     on_frame: Callable[[int], None] | None = None,
@@ -136,19 +169,24 @@ def train_classifier(
     """Train the cell classifier on simulated frames, deterministically, and save it.
 
     Torch runs on one thread with deterministic algorithms, the simulator and batches are
-    seeded from ``seed``, so the same seed gives the same weights. Held-out accuracy is
-    measured on ``n_eval_frames`` frames simulated from ``seed + 10000``.
+    seeded from ``seed``, so the same seed gives the same weights. The cells come from both
+    phase sources of :func:`simulated_cells`: the degraded true phase (as a user's own phase
+    maps) and CellNet's phase and cells (the default pipeline). On held-out frames the mix
+    beat a classifier trained on either source alone, on both sources (RESULTS.md, session
+    7). Held-out accuracy is measured on ``n_eval_frames`` frames of each source simulated
+    from ``seed + 10000``.
 
     Parameters
     ----------
     seed : int
         Seed of data, initialisation and batch order.
-    n_frames, n_eval_frames : int
-        Training and held-out frames (320 x 320 px each).
+    n_frames, n_net_frames, n_eval_frames : int
+        Training frames of the true phase and of CellNet's, held-out frames of each
+        (320 x 320 px each).
     out : path, optional
         Where to save; default: the weights shipped in the package.
     on_frame : callable, optional
-        Called with the index of each simulated frame (progress bars).
+        Called once per simulated training frame (progress bars).
     **params
         Hyper-parameters of :class:`~biopilot.imaging.classify.CellClassifier`.
 
@@ -161,27 +199,39 @@ def train_classifier(
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
+    held_seed = seed + HELD_OUT_OFFSET
     try:
         clf = CellClassifier(seed=seed, **params)
-        train = simulated_cells(seed, n_frames, clf, on_frame=on_frame)
-        held = simulated_cells(seed + HELD_OUT_OFFSET, n_eval_frames, clf)
+        net = load_default_cellnet().fused()
+        sources: tuple[tuple[PhaseSource, int], ...] = (("true", n_frames), ("net", n_net_frames))
+        sets = {
+            src: (simulated_cells(seed, n, clf, on_frame=on_frame, phase=src, cellnet=net),
+                  simulated_cells(held_seed, n_eval_frames, clf, phase=src, cellnet=net))
+            for src, n in sources if n > 0
+        }
+        train = _joined([t for t, _ in sets.values()])
+        held = _joined([h for _, h in sets.values()])
         clf.fit(train.samples, train.truth)
         acc = clf.accuracy(held.samples, held.truth)
+        by_source = {src: clf.accuracy(h.samples, h.truth) for src, (_, h) in sets.items()}
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
     metadata = {
         "seed": seed,
         "data": {
-            "source": "biopilot.twin.incubator.simulate_frame, true phase blurred and noised",
-            "train_frames": n_frames,
+            "source": "biopilot.twin.incubator.simulate_frame: true phase blurred and noised, "
+            "and CellNet's phase and cells from the back-propagated hologram",
+            "train_frames": {"true": n_frames, "net": n_net_frames},
             "train_cells": len(train.samples),
-            "held_out_frames": n_eval_frames,
+            "held_out_frames": {src: n_eval_frames for src in sets},
             "held_out_cells": len(held.samples),
-            "held_out_seed": seed + HELD_OUT_OFFSET,
+            "held_out_seed": held_seed,
             "frame_px": [320, 320],
+            "cellnet": {k: getattr(net, "metadata_", {}).get(k) for k in ("command", "phase_gain")},
         },
         "held_out_accuracy": {"alive": acc["alive"], "differentiated": acc["differentiated"]},
+        "held_out_accuracy_by_phase": by_source,
         "params": clf.get_params(),
         "final_loss": clf.history_[-1] if clf.history_ else None,
         "versions": {
@@ -190,10 +240,19 @@ def train_classifier(
             "numpy": np.__version__,
             "python": platform.python_version(),
         },
-        "command": f"biopilot qc train --seed {seed}",
+        "command": f"biopilot qc train --seed {seed} --frames {n_frames} "
+        f"--net-frames {n_net_frames}",
     }
     path = Path(out) if out is not None else default_weights_path()
     clf.save(path, metadata)
     text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
     path.with_suffix(".json").write_text(text, encoding="utf-8")
     return clf
+
+
+def _joined(parts: list[TrainingSet]) -> TrainingSet:
+    """One training set of several, in order."""
+    return TrainingSet(
+        CellSamples.concat([p.samples for p in parts]),
+        pd.concat([p.truth for p in parts], ignore_index=True),
+    )
