@@ -12,6 +12,8 @@ command alternately against each source tree, e.g.::
 
 Frames are simulated once and kept in ``--cache`` (pickles) so that both trees see the
 same holograms. Each process first analyses a 512 px crop (numba compilation, MKL set-up).
+Redirect the lines to a file and ``--summary FILE`` prints the median per step and tree, and
+the median ratio per frame (first tree over the others).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ import json
 import pickle
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
+from _util import print_table
 from biopilot.imaging import analyze_frame, load_default_classifier
 from biopilot.twin.incubator import SimulatedFrame, benchmark_set
 
@@ -38,7 +43,11 @@ def main() -> None:
     ap.add_argument("--frames", default="0,1,2,3,4", help="indices in benchmark_set(seed=0)")
     ap.add_argument("--cache", default="/tmp/biopilot-bench-frames", help="pickled frames")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--summary", type=Path, default=None, help="summarise these JSON lines")
     args = ap.parse_args()
+    if args.summary is not None:
+        _summary([json.loads(line) for line in args.summary.read_text().splitlines() if line])
+        return
     torch.set_num_threads(args.threads)
     wanted = [int(i) for i in args.frames.split(",")]
     clf = load_default_classifier()
@@ -57,6 +66,27 @@ def main() -> None:
         steps = {k: round(v, 2) for k, v in r.timings_s.items() if k != "reconstruct.refine"}
         print(json.dumps({"tree": str(Path(biopilot.__file__).parents[1]), "frame": i,
                           "cells": r.n_cells, "wall_s": round(wall, 2), **steps}), flush=True)
+
+
+def _summary(rows: list[dict[str, Any]]) -> None:
+    """Median seconds per step and tree, then per frame and the ratio to the first tree."""
+    trees = list(dict.fromkeys(r["tree"] for r in rows))
+    steps = [k for k in rows[0] if k not in ("tree", "frame", "cells", "total")]
+    table = []
+    for t in trees:
+        mine = [r for r in rows if r["tree"] == t]
+        table.append({"tree": t, "runs": len(mine),
+                      **{k: float(np.median([r.get(k, np.nan) for r in mine])) for k in steps}})
+    print_table(table)
+    frames = sorted({r["frame"] for r in rows})
+    per = []
+    for i in frames:
+        wall = [float(np.median([r["wall_s"] for r in rows if r["tree"] == t and r["frame"] == i]))
+                for t in trees]
+        per.append({"frame": i, **dict(zip(trees, wall, strict=True)),
+                    **{f"ratio to {t}": wall[0] / w for t, w in zip(trees[1:], wall[1:],
+                                                                     strict=True)}})
+    print_table(per)
 
 
 def _frame(i: int, cache: Path) -> SimulatedFrame:
