@@ -119,8 +119,8 @@ def test_inference_copy_predicts_what_the_trained_network_does():
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-def test_cellnet_phase_training_cells_are_labelled_and_reproducible():
-    """The default pipeline's view of a frame (CellNet phase and cells), matched to the truth."""
+def test_reconstructed_training_cells_are_labelled_and_reproducible():
+    """The pipeline's views of a frame (CellNet's, iterative retrieval's), matched to the truth."""
     clf = CellClassifier()
     a = simulated_cells(5, 3, clf, size=(192, 192), phase="net")
     b = simulated_cells(5, 3, clf, size=(192, 192), phase="net")
@@ -131,5 +131,7 @@ def test_cellnet_phase_training_cells_are_labelled_and_reproducible():
     # not the true-phase frames of the same seed: own random streams
     t = simulated_cells(5, 3, clf, size=(192, 192))
     assert len(t.samples) != len(a.samples) or not np.array_equal(t.samples.crops, a.samples.crops)
+    it = simulated_cells(5, 2, clf, size=(192, 192), phase="iterative")
+    assert len(it.samples) > 10 and it.truth["alive"].dtype == bool
     with pytest.raises(ValueError, match="phase"):
-        simulated_cells(5, 1, clf, phase="iterative")  # type: ignore[arg-type]
+        simulated_cells(5, 1, clf, phase="unwrapped")  # type: ignore[arg-type]

@@ -244,15 +244,20 @@ def train(
     net_frames: int = typer.Option(
         60, "--net-frames", min=0, help="Frames through CellNet (the default pipeline's phase)."
     ),
+    iterative_frames: int = typer.Option(
+        60, "--iterative-frames", min=0, help="Frames through iterative phase retrieval."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train the cell classifier on simulated frames, reproducibly (1 thread, seeded)."""
     from biopilot.imaging.train import train_classifier
 
     with progress(enabled=not as_json) as bar:
-        task = bar.add_task("simulating training frames", total=frames + net_frames)
+        task = bar.add_task("simulating training frames",
+                            total=frames + net_frames + iterative_frames)
         clf = train_classifier(
-            seed, n_frames=frames, n_net_frames=net_frames, out=out,
+            seed, n_frames=frames, n_net_frames=net_frames,
+            n_iterative_frames=iterative_frames, out=out,
             on_frame=lambda _i: bar.advance(task),
         )
     meta = clf.metadata_

@@ -21,13 +21,15 @@ from biopilot.imaging.classify import CellClassifier, CellSamples, default_weigh
 from biopilot.imaging.features import measure_cells
 from biopilot.imaging.metrics import match_labels
 from biopilot.imaging.phase import backpropagate
+from biopilot.imaging.reconstruct import reconstruct
 from biopilot.imaging.segment import segment_cells, segment_maps
 from biopilot.twin.incubator import OpticalSetup, SceneSpec, SimulatedFrame, simulate_frame
 
 __all__ = ["Degradation", "TrainingSet", "labelled_cells", "simulated_cells", "train_classifier"]
 
 _SCENARIOS = ("suspension", "adherent", "stem_cell")
-PhaseSource = Literal["true", "net"]
+PhaseSource = Literal["true", "net", "iterative"]
+_STREAM = {"true": (), "net": (1,), "iterative": (2,)}  # each source's own random streams
 #: Seeds of held-out frames are offset by this from the training seed.
 HELD_OUT_OFFSET = 10_000
 
@@ -107,49 +109,58 @@ def simulated_cells(
     fraction 0.2-0.7, wavelength 405-650 nm and pixel pitch 1.12-1.67 um.
 
     ``phase="true"``: the simulator's phase, blurred and noised (``degradation``), at
-    confluence 0.1-0.6, segmented by :func:`~biopilot.imaging.segment_cells`. ``phase="net"``:
-    what the default pipeline sees: the hologram back-propagated from z 0.5-3 mm (off by an
-    autofocus-sized error, 2 um rms), CellNet's phase and cells (``cellnet``, default the
-    shipped one, in float32 for results alike on every CPU), confluence 0.1-0.8; these frames
-    come from ``(seed, i, 1)``, their own random streams.
+    confluence 0.1-0.6, segmented by :func:`~biopilot.imaging.segment_cells`. The two other
+    sources reconstruct the hologram from z 0.5-3 mm (off by an autofocus-sized error, 2 um
+    rms) at confluence 0.1-0.8, as a pipeline method does, each from its own random streams
+    (``(seed, i, 1)`` and ``(seed, i, 2)``): ``"net"``, CellNet's phase and cells
+    (``cellnet``, default the shipped one, in float32 for results alike on every CPU);
+    ``"iterative"``, iterative phase retrieval (:func:`~biopilot.imaging.reconstruct`)
+    segmented by :func:`~biopilot.imaging.segment_cells`.
     """
-    if phase not in ("true", "net"):
-        raise ValueError(f"phase must be 'true' or 'net', got {phase!r}")
+    if phase not in _STREAM:
+        raise ValueError(f"phase must be one of {sorted(_STREAM)}, got {phase!r}")
     deg = degradation or Degradation()
     net = (cellnet or load_default_cellnet().fused()) if phase == "net" else None
+    true = phase == "true"
     parts = []
     for i in range(n_frames):
-        rng = np.random.default_rng([seed, i] if net is None else [seed, i, 1])
+        rng = np.random.default_rng([seed, i, *_STREAM[phase]])
         optics = OpticalSetup(
             wavelength_nm=float(rng.choice([405.0, 488.0, 532.0, 650.0])),
             pixel_um=float(rng.choice([1.12, 1.4, 1.67])),
-            z_mm=1.0 if net is None else float(rng.uniform(0.5, 3.0)),
+            z_mm=1.0 if true else float(rng.uniform(0.5, 3.0)),
             shape_px=size,
         )
         scene = SceneSpec(
             scenario=_SCENARIOS[i % 3],
-            confluence=float(rng.uniform(0.1, 0.6 if net is None else 0.8)),
+            confluence=float(rng.uniform(0.1, 0.6 if true else 0.8)),
             viability=float(rng.uniform(0.4, 0.95)),
             differentiated_fraction=float(rng.uniform(0.2, 0.7)),
             thick_fraction=0.2,
             debris_per_mm2=float(rng.uniform(10.0, 100.0)),
         )
         frame = simulate_frame(optics, scene, rng=rng)
-        if net is None:
+        if true:
             parts.append(labelled_cells(frame, deg.apply(frame.phase_rad, rng), classifier))
         else:
-            parts.append(_net_cells(frame, net, classifier, rng))
+            parts.append(_reconstructed_cells(frame, net, classifier, rng))
         if on_frame is not None:
             on_frame(i)
     return _joined(parts)
 
 
-def _net_cells(
-    frame: SimulatedFrame, net: CellNet, classifier: CellClassifier, rng: np.random.Generator
+def _reconstructed_cells(
+    frame: SimulatedFrame, net: CellNet | None, classifier: CellClassifier,
+    rng: np.random.Generator,
 ) -> TrainingSet:
-    """The labelled cells of one frame as the default pipeline finds them (CellNet's path)."""
+    """The labelled cells of one frame as a pipeline method finds them: CellNet's (``net``)
+    or, without one, iterative retrieval's."""
     o = frame.optics
     z = frame.z_mm + rng.normal(0.0, 2e-3)  # the benchmark's autofocus: 0.04-2.7 um off
+    if net is None:
+        rec = reconstruct(frame.hologram, wavelength_um=o.wavelength_um, pixel_um=o.pixel_um,
+                          z_mm=z)
+        return labelled_cells(frame, rec.phase_rad, classifier)
     field = backpropagate(frame.hologram, z, wavelength_um=o.wavelength_um, pixel_um=o.pixel_um)
     maps = predict_maps(net, field, precision="float32")
     labels = segment_maps(maps.foreground, maps.core, pixel_um=o.pixel_um)
@@ -161,6 +172,7 @@ def train_classifier(
     *,
     n_frames: int = 60,
     n_net_frames: int = 60,
+    n_iterative_frames: int = 60,
     n_eval_frames: int = 15,
     out: str | Path | None = None,
     on_frame: Callable[[int], None] | None = None,
@@ -169,20 +181,20 @@ def train_classifier(
     """Train the cell classifier on simulated frames, deterministically, and save it.
 
     Torch runs on one thread with deterministic algorithms, the simulator and batches are
-    seeded from ``seed``, so the same seed gives the same weights. The cells come from both
-    phase sources of :func:`simulated_cells`: the degraded true phase (as a user's own phase
-    maps) and CellNet's phase and cells (the default pipeline). On held-out frames the mix
-    beat a classifier trained on either source alone, on both sources (RESULTS.md, session
-    7). Held-out accuracy is measured on ``n_eval_frames`` frames of each source simulated
-    from ``seed + 10000``.
+    seeded from ``seed``, so the same seed gives the same weights. The cells come from the
+    three phase sources of :func:`simulated_cells`: the degraded true phase (as a user's own
+    phase maps), CellNet's phase and cells (the default pipeline) and iterative retrieval's
+    (``method="iterative"``). On held-out frames the mix beat a classifier trained on the
+    true phase alone on every source (RESULTS.md, session 7). Held-out accuracy is measured
+    on ``n_eval_frames`` frames of each source simulated from ``seed + 10000``.
 
     Parameters
     ----------
     seed : int
         Seed of data, initialisation and batch order.
-    n_frames, n_net_frames, n_eval_frames : int
-        Training frames of the true phase and of CellNet's, held-out frames of each
-        (320 x 320 px each).
+    n_frames, n_net_frames, n_iterative_frames, n_eval_frames : int
+        Training frames of the true phase, of CellNet's and of iterative retrieval's;
+        held-out frames of each (320 x 320 px each).
     out : path, optional
         Where to save; default: the weights shipped in the package.
     on_frame : callable, optional
@@ -203,7 +215,8 @@ def train_classifier(
     try:
         clf = CellClassifier(seed=seed, **params)
         net = load_default_cellnet().fused()
-        sources: tuple[tuple[PhaseSource, int], ...] = (("true", n_frames), ("net", n_net_frames))
+        sources: tuple[tuple[PhaseSource, int], ...] = (
+            ("true", n_frames), ("net", n_net_frames), ("iterative", n_iterative_frames))
         sets = {
             src: (simulated_cells(seed, n, clf, on_frame=on_frame, phase=src, cellnet=net),
                   simulated_cells(held_seed, n_eval_frames, clf, phase=src, cellnet=net))
@@ -221,8 +234,10 @@ def train_classifier(
         "seed": seed,
         "data": {
             "source": "biopilot.twin.incubator.simulate_frame: true phase blurred and noised, "
-            "and CellNet's phase and cells from the back-propagated hologram",
-            "train_frames": {"true": n_frames, "net": n_net_frames},
+            "CellNet's phase and cells from the back-propagated hologram, and iterative "
+            "phase retrieval's",
+            "train_frames": {"true": n_frames, "net": n_net_frames,
+                             "iterative": n_iterative_frames},
             "train_cells": len(train.samples),
             "held_out_frames": {src: n_eval_frames for src in sets},
             "held_out_cells": len(held.samples),
@@ -241,7 +256,7 @@ def train_classifier(
             "python": platform.python_version(),
         },
         "command": f"biopilot qc train --seed {seed} --frames {n_frames} "
-        f"--net-frames {n_net_frames}",
+        f"--net-frames {n_net_frames} --iterative-frames {n_iterative_frames}",
     }
     path = Path(out) if out is not None else default_weights_path()
     clf.save(path, metadata)
