@@ -6,6 +6,11 @@ The same network comes from ``biopilot qc train-net --seed S --frames F --steps 
 --device cuda`` with the printed figures.
 
     python benchmarks/train_cellnet_gpu.py --out DIR [--seed 0] [--frames 1600] [--budget-s 210]
+        [--dense-suspension 0.3] [--init shipped]
+
+After a new CellNet, retrain the cell classifier on a CPU (it learns from CellNet's phase and
+cells): copy ``cellnet.pt`` and ``cellnet.json`` into ``src/biopilot/imaging/weights/``, run
+``biopilot qc train --seed 0`` (2 minutes), then ``benchmarks/bench_imaging_qc.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import time
 
 import torch
 
-from biopilot.imaging.cellnet import save_cellnet
+from biopilot.imaging.cellnet import load_cellnet, load_default_cellnet, save_cellnet
 from biopilot.imaging.cellnet_data import make_training_data
 from biopilot.imaging.cellnet_train import train_cellnet
 
@@ -33,32 +38,43 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=210.0)
     ap.add_argument("--max-steps", type=int, default=40000)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--dense-suspension", type=float, default=0.0,
+                    help="share of frames redrawn as 40-80 %% confluent suspensions")
+    ap.add_argument("--init", default=None, help="fine-tune these weights ('shipped')")
     args = ap.parse_args()
+    start = None
+    if args.init is not None:
+        start = load_default_cellnet() if args.init == "shipped" else load_cellnet(args.init)
     torch.backends.cudnn.benchmark = True
     t0 = time.perf_counter()
     workers = os.cpu_count() or 1
     data = (
-        make_training_data(args.seed, args.frames, workers=workers),
-        make_training_data(args.seed, args.val, workers=workers, start=args.frames),
+        make_training_data(args.seed, args.frames, workers=workers,
+                           dense_suspension=args.dense_suspension),
+        make_training_data(args.seed, args.val, workers=workers, start=args.frames,
+                           dense_suspension=args.dense_suspension),
     )
     print(json.dumps({"stage": "data", "s": round(time.perf_counter() - t0, 1)}), flush=True)
     # Time steps 100-300 of a probe run through its progress calls: the run's own total also
     # holds cuDNN's warm-up and the validation, which once made the probe 7x too slow.
     marks: dict[int, float] = {}
     train_cellnet(args.seed, steps=300, batch=args.batch, device=args.device,
-                  data=(data[0], data[1]),
+                  data=(data[0], data[1]), init=start,
                   progress=lambda s, _loss: marks.__setitem__(s, time.perf_counter()))
     per_step = (marks[300] - marks[100]) / 200
     steps = int(min(args.max_steps, args.budget_s / per_step) // 100 * 100)
     print(json.dumps({"stage": "probe", "s_per_step": per_step, "steps": steps}), flush=True)
     net, info = train_cellnet(
-        args.seed, steps=steps, batch=args.batch, device=args.device, data=data,
+        args.seed, steps=steps, batch=args.batch, device=args.device, data=data, init=start,
+        dense_suspension=args.dense_suspension,  # (the data has it; recorded in the metadata)
         progress=lambda s, loss: print(json.dumps({"step": s, **loss}), flush=True)
         if s % 1000 == 0 else None,
     )
     meta = info.metadata() | {"n_frames": args.frames, "command": (
         f"biopilot qc train-net --seed {args.seed} --frames {args.frames} --steps {steps} "
-        f"--batch {args.batch} --device {args.device}")}
+        f"--batch {args.batch} --device {args.device}"
+        + (f" --dense-suspension {args.dense_suspension}" if args.dense_suspension else "")
+        + (f" --init {args.init}" if args.init else ""))}
     path = save_cellnet(net, os.path.join(args.out, "cellnet.pt"), meta)
     print(json.dumps({"stage": "trained", "weights": str(path), **meta}), flush=True)
 

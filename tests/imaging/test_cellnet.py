@@ -277,3 +277,14 @@ def test_dense_suspension_share_redraws_scenes_and_keeps_the_plain_set():
     assert random_setup(np.random.default_rng(5), 64, 0.0) == plain  # shipped set unchanged
     scenes = [random_setup(np.random.default_rng(i), 64, 1.0)[1] for i in range(6)]
     assert all(s.scenario == "suspension" and 0.4 <= s.confluence <= 0.8 for s in scenes)
+
+
+@pytest.mark.timeout(120)  # the failure this guards against is a hang
+def test_training_frames_in_worker_processes_after_torch_ran_here():
+    """Workers are fresh interpreters: a forked one hung once the parent had run torch (as
+    ``train-net --init shipped`` does by loading weights), and the frames are the same."""
+    torch.fft.fft2(torch.ones(64, 64, dtype=torch.complex64))  # the parent's threads are up
+    one = make_training_data(3, 3, size=64)
+    two = make_training_data(3, 3, size=64, workers=2)
+    for name in ("x", "phase", "foreground", "core"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name))

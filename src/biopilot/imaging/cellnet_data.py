@@ -10,6 +10,7 @@ error, exactly as the pipeline will feed the network.
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -135,7 +136,9 @@ def make_training_data(
     idx = range(start, start + n)
     args = ([seed] * n, idx, [size] * n, [dense_suspension] * n)
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        # Fresh interpreters: a forked child inherits the locks of the parent's OpenMP, MKL
+        # and numba threads and hangs once the parent has run torch (e.g. loading --init).
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             frames = list(pool.map(training_frame, *args, chunksize=4))
     else:
         frames = [training_frame(*a) for a in zip(*args, strict=True)]
