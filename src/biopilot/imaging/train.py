@@ -143,7 +143,7 @@ def simulated_cells(
         if true:
             parts.append(labelled_cells(frame, deg.apply(frame.phase_rad, rng), classifier))
         else:
-            parts.append(_reconstructed_cells(frame, net, classifier, rng))
+            parts.append(_reconstructed_cells(frame, net, classifier, rng))  # net None: iterative
         if on_frame is not None:
             on_frame(i)
     return _joined(parts)
@@ -243,7 +243,8 @@ def train_classifier(
             "held_out_cells": len(held.samples),
             "held_out_seed": held_seed,
             "frame_px": [320, 320],
-            "cellnet": {k: getattr(net, "metadata_", {}).get(k) for k in ("command", "phase_gain")},
+            "cellnet": {k: getattr(net, "metadata_", {}).get(k) for k in ("command", "phase_gain")}
+            if "net" in sets else None,  # only a classifier that learned from it depends on it
         },
         "held_out_accuracy": {"alive": acc["alive"], "differentiated": acc["differentiated"]},
         "held_out_accuracy_by_phase": by_source,
