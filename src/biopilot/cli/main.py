@@ -15,6 +15,7 @@ from biopilot.cli import (
     mspc,
     plan,
     qc,
+    qc_growth,
     run,
     separate,
     serve,
@@ -34,6 +35,8 @@ control.register(app)
 simulate.register(app)
 serve.register(app)
 batch.register(app)
+qc.app.command("culture")(qc_growth.culture)
+qc.app.command("growth")(qc_growth.growth)
 app.add_typer(qc.app, name="qc")
 app.add_typer(plan.app, name="plan")
 app.add_typer(cost.app, name="cost")

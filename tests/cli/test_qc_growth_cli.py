@@ -1,0 +1,91 @@
+"""`biopilot qc culture` and `qc growth`: a simulated time-lapse, analysed, fitted."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from biopilot.cli.main import app
+from biopilot.quality.growth import GrowthFit
+
+runner = CliRunner()
+DOUBLING_H = 20.0
+
+
+def _said(res) -> str:
+    """The output with rich's line wrapping undone."""
+    return " ".join(res.output.split())
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("culture")
+    res = runner.invoke(app, ["qc", "culture", "--out", str(out), "--scenario", "adherent",
+                              "--start", "0.1", "--doubling-h", str(DOUBLING_H), "--hours", "48",
+                              "--every-h", "12", "--size", "384", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [r["time_h"] for r in rows] == [0.0, 12.0, 24.0, 36.0, 48.0]
+    path = out / "run.json"
+    res = runner.invoke(app, ["qc", "analyze", *[r["file"] for r in rows], "--json", str(path)])
+    assert res.exit_code == 0, res.output
+    return path
+
+
+def test_growth_finds_the_cultures_doubling_time_and_passage_hour(report, tmp_path):
+    plot = tmp_path / "growth.html"
+    res = runner.invoke(app, ["qc", "growth", str(report), "--every-h", "12", "--capacity", "0.8",
+                              "--plot", str(plot), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    # the imaged confluence doubles like the twin's culture (20 h while sparse)
+    rate = out["confluence_fit"]["rate_per_h"]
+    assert rate == pytest.approx(math.log(2) / DOUBLING_H, rel=0.2)
+    assert out["frames"] == 5 and out["plateau_confluence"] == 0.8
+    rate_twin = math.log(2) / DOUBLING_H
+    twin = GrowthFit("logistic", rate_twin, (rate_twin,) * 2, 0.1, 0.8, 0, 0.0).time_to(0.7)
+    assert out["hours_to_passage"] == pytest.approx(twin, abs=12.0)  # 112 h, 64 h ahead
+    lo, hi = out["doubling_ci95_h"]
+    assert lo < out["doubling_h"] < hi
+    assert plot.stat().st_size > 10_000 and "viable cells" in plot.read_text(encoding="utf-8")
+
+
+def test_growth_prints_a_table_and_the_doubling_time(report):
+    res = runner.invoke(app, ["qc", "growth", str(report), "--times", "0,12,24,36,48"])
+    assert res.exit_code == 0, res.output
+    assert "doubling time" in _said(res) and "--capacity" in _said(res)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ([], "--every-h or with --times"),
+        (["--every-h", "12", "--times", "0,1"], "--every-h or with --times"),
+        (["--times", "0,12"], "2 hours for 5 frames"),
+        (["--times", "a,b"], "numbers separated by commas"),
+        (["--every-h", "-1"], "--every-h must be > 0"),
+    ],
+)
+def test_growth_refuses_missing_or_bad_times(report, args, match):
+    res = runner.invoke(app, ["qc", "growth", str(report), *args])
+    assert res.exit_code == 2 and match in _said(res)
+
+
+def test_growth_names_a_file_that_is_not_a_report(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text("[1, 2]", encoding="utf-8")
+    res = runner.invoke(app, ["qc", "growth", str(bad), "--every-h", "8"])
+    assert res.exit_code == 2 and "not a 'biopilot qc analyze --json' report" in _said(res)
+    bad.write_text("{", encoding="utf-8")
+    res = runner.invoke(app, ["qc", "growth", str(bad), "--every-h", "8"])
+    assert res.exit_code == 2 and "cannot read the report" in _said(res)
+
+
+def test_culture_refuses_a_bad_scenario_and_start(tmp_path):
+    res = runner.invoke(app, ["qc", "culture", "--out", str(tmp_path), "--scenario", "yeast"])
+    assert res.exit_code == 2 and "--scenario must be one of" in _said(res)
+    res = runner.invoke(app, ["qc", "culture", "--out", str(tmp_path), "--start", "0.9"])
+    assert res.exit_code == 2 and "confluence" in _said(res)
