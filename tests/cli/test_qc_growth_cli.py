@@ -89,3 +89,13 @@ def test_culture_refuses_a_bad_scenario_and_start(tmp_path):
     assert res.exit_code == 2 and "--scenario must be one of" in _said(res)
     res = runner.invoke(app, ["qc", "culture", "--out", str(tmp_path), "--start", "0.9"])
     assert res.exit_code == 2 and "confluence" in _said(res)
+
+
+def test_growth_names_a_frame_without_cells(tmp_path):
+    frames = [{"viable_cells_per_cm2": d, "confluence": c}
+              for d, c in ((1e4, 0.05), (0.0, 0.0), (2e4, 0.1), (3e4, 0.15))]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"frames": frames, "failed": []}), encoding="utf-8")
+    for extra in ([], ["--capacity", "0.8"]):
+        res = runner.invoke(app, ["qc", "growth", str(path), "--every-h", "8", *extra])
+        assert res.exit_code == 2 and "value 1 (t = 8 h) is 0" in _said(res)

@@ -62,9 +62,10 @@ def growth(
     every_h: float | None = typer.Option(None, "--every-h", help="Hours between the frames."),
     times: str | None = typer.Option(None, "--times", help="Hour of each frame, comma list."),
     capacity: float | None = typer.Option(
-        None, "--capacity", help="Known plateau confluence of this line in this vessel (0-1); "
-        "predicts the passage time far better before the curve bends."),
-    passage: float = typer.Option(0.7, "--passage", help="Confluence at which to passage."),
+        None, "--capacity", min=0.0, max=1.0, help="Known plateau confluence of this line in "
+        "this vessel (0-1); predicts the passage time far better before the curve bends."),
+    passage: float = typer.Option(0.7, "--passage", min=0.0, max=1.0,
+                                  help="Confluence at which to passage."),
     plot: Path | None = typer.Option(None, "--plot", help="Write an HTML plot of the fits."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -84,9 +85,9 @@ def growth(
             dens_fit = fit_growth(t, dens)
             conf_fit = fit_growth(t, conf, max_capacity=1.0)
         else:  # the cells keep their size: the density levels off with the confluence
+            conf_fit = fit_growth(t, conf, capacity=capacity)  # first: checks conf > 0
             per_cover = float(np.nanmedian(np.asarray(dens) / np.asarray(conf)))
             dens_fit = fit_growth(t, dens, capacity=capacity * per_cover)
-            conf_fit = fit_growth(t, conf, capacity=capacity)
     except ValueError as err:
         fail(f"{report}: {err}")
     lo, hi = dens_fit.doubling_ci95_h
