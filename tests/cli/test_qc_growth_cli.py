@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -48,8 +49,8 @@ def test_growth_finds_the_cultures_doubling_time_and_passage_hour(report, tmp_pa
     rate_twin = math.log(2) / DOUBLING_H
     twin = GrowthFit("logistic", rate_twin, (rate_twin,) * 2, 0.1, 0.8, 0, 0.0).time_to(0.7)
     assert out["hours_to_passage"] == pytest.approx(twin, abs=12.0)  # 112 h, 64 h ahead
-    lo, hi = out["doubling_ci95_h"]
-    assert lo < out["doubling_h"] < hi
+    lo, hi = out["doubling_ci95_h"]  # hi is None (inf) when 5 frames cannot prove growth
+    assert lo < out["doubling_h"] < (hi or math.inf)
     assert plot.stat().st_size > 10_000 and "viable cells" in plot.read_text(encoding="utf-8")
 
 
@@ -62,8 +63,7 @@ def test_growth_prints_a_table_and_the_doubling_time(report):
 @pytest.mark.parametrize(
     ("args", "match"),
     [
-        ([], "--every-h or with --times"),
-        (["--every-h", "12", "--times", "0,1"], "--every-h or with --times"),
+        (["--every-h", "12", "--times", "0,1"], "not both"),
         (["--times", "0,12"], "2 hours for 5 frames"),
         (["--times", "a,b"], "numbers separated by commas"),
         (["--every-h", "-1"], "--every-h must be > 0"),
@@ -99,3 +99,36 @@ def test_growth_names_a_frame_without_cells(tmp_path):
     for extra in ([], ["--capacity", "0.8"]):
         res = runner.invoke(app, ["qc", "growth", str(path), "--every-h", "8", *extra])
         assert res.exit_code == 2 and "value 1 (t = 8 h) is 0" in _said(res)
+
+
+def test_growth_dates_the_frames_by_their_acquisition_times(report):
+    by_stamp = runner.invoke(app, ["qc", "growth", str(report), "--json"])
+    by_step = runner.invoke(app, ["qc", "growth", str(report), "--every-h", "12", "--json"])
+    assert by_stamp.exit_code == 0, by_stamp.output
+    assert json.loads(by_stamp.stdout)["doubling_h"] == json.loads(by_step.stdout)["doubling_h"]
+    frames = json.loads(report.read_text(encoding="utf-8"))["frames"]
+    assert frames[1]["acquired_utc"] == "2026-01-05T20:00:00+00:00"
+
+
+def test_growth_without_times_says_how_to_give_them(tmp_path):
+    frames = [{"file": f"f{k}.tiff", "viable_cells_per_cm2": 1e4 * 2**k, "confluence": 0.05 * 2**k}
+              for k in range(4)]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"frames": frames}), encoding="utf-8")
+    res = runner.invoke(app, ["qc", "growth", str(path)])
+    assert res.exit_code == 2
+    assert "frame 0 (f0.tiff) has no acquisition time" in _said(res) and "--every-h" in _said(res)
+
+
+def test_analyze_fails_a_frame_whose_acquisition_time_is_malformed(report, tmp_path):
+    frames = json.loads(report.read_text(encoding="utf-8"))["frames"]
+    holo = Path(frames[0]["file"])
+    copy = tmp_path / holo.name
+    copy.write_bytes(holo.read_bytes())
+    side = json.loads(holo.with_suffix(".json").read_text(encoding="utf-8"))
+    side["acquired_utc"] = "monday morning"
+    copy.with_suffix(".json").write_text(json.dumps(side), encoding="utf-8")
+    res = runner.invoke(app, ["qc", "analyze", str(copy), "--json", "-"])
+    assert res.exit_code == 1
+    failed = json.loads(res.stdout)["failed"]
+    assert "acquired_utc must be an ISO 8601 time" in failed[0]["error"]

@@ -105,7 +105,7 @@ def analyze(
     """
     from biopilot.imaging.pipeline import analyze_frame
     from biopilot.quality import frame_attributes, record_qc
-    from biopilot.twin.incubator import read_hologram
+    from biopilot.twin.incubator import acquisition_time, read_hologram
 
     try:
         z_value: Literal["auto"] | float = "auto" if z == "auto" else float(z)
@@ -148,6 +148,8 @@ def analyze(
                 )
                 qc = frame_attributes(res, volume_ml=volume_ml)
                 row = {"file": str(path), **res.summary(), **_pick(qc.as_dict())}
+                if (when := acquisition_time(path)) is not None:
+                    row["acquired_utc"] = when.isoformat()
                 if historian is not None and batch is not None:
                     row["record_id"] = record_qc(
                         historian,

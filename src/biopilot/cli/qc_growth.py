@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import typer
 
 from biopilot.cli._common import JSON_OPTION, fail, print_json, print_table, progress
@@ -28,14 +28,23 @@ def culture(
     every_h: float = typer.Option(8.0, "--every-h", help="Hours between frames."),
     size: int = typer.Option(1024, "--size", min=64, help="Square frame side, px."),
     seed: int = typer.Option(0, "--seed", help="Seed of the frames."),
+    start_utc: str = typer.Option(
+        "2026-01-05T08:00:00+00:00", "--start-utc",
+        help="Acquisition time of the first frame (ISO 8601 with zone), in the sidecars."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Simulate a growing culture: one hologram every few hours (files named by their hour)."""
+    """Simulate a growing culture: one hologram every few hours, dated in its sidecar."""
     from biopilot.twin.incubator import OpticalSetup, SceneSpec, write_frame
     from biopilot.twin.incubator_culture import culture_timelapse, timelapse_hours
 
     if scenario not in _SCENARIOS:
         fail(f"--scenario must be one of {', '.join(_SCENARIOS)}, got {scenario!r}")
+    try:
+        t0 = datetime.fromisoformat(start_utc)
+    except ValueError:
+        t0 = None
+    if t0 is None or t0.tzinfo is None:
+        fail(f"--start-utc must be an ISO 8601 time with its zone, got {start_utc!r}")
     rows = []
     try:
         optics = OpticalSetup(wavelength_nm=488.0, pixel_um=1.12, z_mm=1.5, shape_px=(size, size))
@@ -45,9 +54,10 @@ def culture(
         with progress(enabled=not as_json) as bar:
             task = bar.add_task("simulating", total=len(timelapse_hours(hours, every_h)))
             for t, frame in frames:
-                path = write_frame(frame, out)
-                rows.append({"file": str(path), "time_h": t, "confluence": frame.confluence,
-                             "n_cells": len(frame.cells)})
+                when = t0 + timedelta(hours=t)
+                path = write_frame(frame, out, acquired_utc=when)
+                rows.append({"file": str(path), "time_h": t, "acquired_utc": when.isoformat(),
+                             "confluence": frame.confluence, "n_cells": len(frame.cells)})
                 bar.advance(task)
     except (ConfigError, ValueError, OSError) as err:
         fail(str(err))
@@ -71,23 +81,24 @@ def growth(
 ) -> None:
     """Fit culture growth to analysed frames: doubling time (95 % CI) and hours to passage.
 
-    The frames of the report are taken in order; give their hours with --every-h or --times.
+    Each frame's time is its acquisition time (``acquired_utc`` in its sidecar, which
+    ``qc analyze`` copies into the report); --every-h or --times give them instead, to the
+    frames in the report's order.
     """
     from biopilot.quality.growth import fit_growth
 
     frames = _read_report(report)
-    t = _times(len(frames), every_h, times)
+    t = _times(frames, every_h, times)
     density = [f.get("viable_cells_per_cm2") for f in frames]
     confluence = [f.get("confluence") for f in frames]
     dens, conf = _numbers(density), _numbers(confluence)
     try:
-        if capacity is None:
-            dens_fit = fit_growth(t, dens)
-            conf_fit = fit_growth(t, conf, max_capacity=1.0)
-        else:  # the cells keep their size: the density levels off with the confluence
-            conf_fit = fit_growth(t, conf, capacity=capacity)  # first: checks conf > 0
-            per_cover = float(np.nanmedian(np.asarray(dens) / np.asarray(conf)))
-            dens_fit = fit_growth(t, dens, capacity=capacity * per_cover)
+        # The density's own logistic: cells shrink or spread as the vessel fills, so the
+        # confluence's plateau does not fix the density's. (An exponential chosen by AICc
+        # where the bend is in the noise was 20-25 % slow on bench_growth.py: not used.)
+        dens_fit = fit_growth(t, dens)
+        conf_fit = (fit_growth(t, conf, max_capacity=1.0) if capacity is None
+                    else fit_growth(t, conf, capacity=capacity))
     except ValueError as err:
         fail(f"{report}: {err}")
     lo, hi = dens_fit.doubling_ci95_h
@@ -130,10 +141,13 @@ def _read_report(report: Path) -> list[dict[str, Any]]:
     return frames
 
 
-def _times(n: int, every_h: float | None, times: str | None) -> list[float]:
-    """Hours of the ``n`` frames from --every-h or --times."""
-    if (every_h is None) == (times is None):
-        fail("give the frames' hours with --every-h or with --times (one of them)")
+def _times(frames: list[dict[str, Any]], every_h: float | None, times: str | None) -> list[float]:
+    """Hours of the frames: from --every-h, --times, or their acquisition times."""
+    n = len(frames)
+    if every_h is not None and times is not None:
+        fail("give the frames' hours with --every-h or with --times, not both")
+    if every_h is None and times is None:
+        return _acquired_hours(frames)
     if every_h is not None:
         if not every_h > 0:
             fail(f"--every-h must be > 0, got {every_h}")
@@ -147,6 +161,22 @@ def _times(n: int, every_h: float | None, times: str | None) -> list[float]:
     return hours
 
 
+def _acquired_hours(frames: list[dict[str, Any]]) -> list[float]:
+    """Hours since the first frame, from each frame's ``acquired_utc``."""
+    stamps = []
+    for k, f in enumerate(frames):
+        try:
+            when = datetime.fromisoformat(str(f["acquired_utc"]))
+        except (KeyError, ValueError):
+            fail(f"frame {k} ({f.get('file', '?')}) has no acquisition time (acquired_utc in "
+                 "its sidecar): give the frames' hours with --every-h or --times")
+        if when.tzinfo is None:
+            fail(f"frame {k} ({f.get('file', '?')}): acquired_utc {when} has no time zone")
+        stamps.append(when)
+    first = min(stamps)
+    return [(w - first).total_seconds() / 3600.0 for w in stamps]
+
+
 def _numbers(values: list[Any]) -> list[float]:
     """Floats (a missing value is NaN, which the fit names)."""
     return [float(v) if isinstance(v, int | float) else math.nan for v in values]
@@ -155,6 +185,7 @@ def _numbers(values: list[Any]) -> list[float]:
 def _plot(path: Path, t: list[float], density: list[Any], confluence: list[Any],
           dens_fit: Any, conf_fit: Any) -> None:
     """Two panels: viable density (log axis) and confluence, points and fitted curves."""
+    import numpy as np
     from plotly.subplots import make_subplots
 
     grid = np.linspace(0.0, max(t) * 1.5, 200)

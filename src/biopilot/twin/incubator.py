@@ -26,7 +26,7 @@ from biopilot.config import StrictModel
 from biopilot.models.optics import KernelCache
 from biopilot.twin.cells import ALIVE, STATES, CellParams, dry_mass_pg
 from biopilot.twin.hologram import OpticalSetup, expose, illumination_field, sensor_intensity
-from biopilot.twin.incubator_io import read_hologram, write_frame
+from biopilot.twin.incubator_io import acquisition_time, read_hologram, write_frame
 from biopilot.twin.incubator_layout import layout_cells, layout_debris
 from biopilot.twin.incubator_render import render_cells
 
@@ -34,6 +34,7 @@ __all__ = [
     "OpticalSetup",
     "SceneSpec",
     "SimulatedFrame",
+    "acquisition_time",
     "benchmark_set",
     "cell_table",
     "read_hologram",

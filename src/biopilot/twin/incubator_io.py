@@ -6,7 +6,9 @@ optical metadata the reconstruction needs::
     {"format": "biopilot-hologram/1", "wavelength_nm": 532.0, "pixel_um": 1.12,
      "z_mm": 1.2, "n_medium": 1.335, "bit_depth": 12, "shape_px": [2748, 3840]}
 
-``z_mm`` may be null (unknown: autofocus). A simulated frame adds its ground truth:
+``z_mm`` may be null (unknown: autofocus); an optional ``acquired_utc`` (ISO 8601, with
+its time zone) dates the frame, for growth over a time-lapse. A simulated frame adds its
+ground truth:
 ``name_labels.npy`` (int32), ``name_phase.npy`` (float32 rad), ``name_cells.csv`` and
 ``name_truth.json`` (true z, scene).
 """
@@ -14,6 +16,7 @@ optical metadata the reconstruction needs::
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,7 +29,7 @@ from biopilot.twin.hologram import OpticalSetup
 if TYPE_CHECKING:
     from biopilot.twin.incubator import SimulatedFrame
 
-__all__ = ["SIDECAR_FORMAT", "read_hologram", "write_frame", "write_hologram"]
+__all__ = ["SIDECAR_FORMAT", "acquisition_time", "read_hologram", "write_frame", "write_hologram"]
 
 SIDECAR_FORMAT = "biopilot-hologram/1"
 _SATURATED_FRACTION = 0.25  # a frame with more pixels at full scale is refused
@@ -37,6 +40,8 @@ def write_hologram(
     hologram: NDArray[np.integer] | NDArray[np.floating],
     optics: OpticalSetup,
     path: str | Path,
+    *,
+    acquired_utc: datetime | None = None,
 ) -> Path:
     """Write a hologram (format from the suffix: .tif/.tiff, .png, .npy) and its sidecar.
 
@@ -48,6 +53,8 @@ def write_hologram(
         Metadata for the sidecar ``path.with_suffix('.json')``.
     path : str or Path
         Hologram file.
+    acquired_utc : datetime, optional
+        When the frame was taken (time-zone aware); written as ``acquired_utc``.
 
     Returns
     -------
@@ -57,7 +64,7 @@ def write_hologram(
     Raises
     ------
     ValueError
-        For an unknown suffix or a non-2-D array.
+        For an unknown suffix, a non-2-D array or a naive ``acquired_utc``.
     """
     p = Path(path)
     fmt = _SUFFIXES.get(p.suffix.lower())
@@ -68,6 +75,10 @@ def write_hologram(
     p.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": SIDECAR_FORMAT, **optics.model_dump(mode="json")}
     meta["shape_px"] = list(hologram.shape)
+    if acquired_utc is not None:
+        if acquired_utc.tzinfo is None:
+            raise ValueError("acquired_utc must carry its time zone (e.g. datetime.UTC)")
+        meta["acquired_utc"] = acquired_utc.isoformat()
     if fmt == "tiff":
         import tifffile
 
@@ -89,6 +100,7 @@ def write_frame(
     *,
     name: str | None = None,
     truth: bool = True,
+    acquired_utc: datetime | None = None,
 ) -> Path:
     """Write a simulated frame: hologram, optics sidecar and (optionally) its ground truth.
 
@@ -105,6 +117,8 @@ def write_frame(
     truth : bool
         Also write ``<name>_labels.npy``, ``<name>_phase.npy``, ``<name>_cells.csv`` and
         ``<name>_truth.json`` (true z, scene).
+    acquired_utc : datetime, optional
+        When the frame was taken, for the sidecar (see :func:`write_hologram`).
 
     Returns
     -------
@@ -126,7 +140,8 @@ def write_frame(
         raise ValueError(f"fmt must be 'tiff', 'png' or 'npy', got {fmt!r}")
     out = Path(out_dir)
     stem = name or frame.name
-    path = write_hologram(frame.hologram, frame.optics, out / f"{stem}.{fmt}")
+    path = write_hologram(frame.hologram, frame.optics, out / f"{stem}.{fmt}",
+                          acquired_utc=acquired_utc)
     if truth:
         np.save(out / f"{stem}_labels.npy", frame.labels, allow_pickle=False)
         np.save(out / f"{stem}_phase.npy", frame.phase_rad, allow_pickle=False)
@@ -217,6 +232,39 @@ def read_hologram(
         raise ValueError(f"{p}: saturated frame ({100 * saturated:.0f} % of pixels at full "
                          f"scale {full})")
     return image.astype(np.float32), optics
+
+
+def acquisition_time(path: str | Path) -> datetime | None:
+    """When the hologram at ``path`` was taken (its sidecar's ``acquired_utc``), or None.
+
+    Raises
+    ------
+    ValueError
+        If the sidecar is malformed or the time is not ISO 8601 with a time zone.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from datetime import UTC, datetime
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> optics = OpticalSetup(wavelength_nm=450, pixel_um=1.4, z_mm=2.0, shape_px=(32, 32))
+    >>> p = write_hologram(np.ones((32, 32), np.uint16), optics, d / "h.npy",
+    ...                    acquired_utc=datetime(2026, 3, 1, 8, tzinfo=UTC))
+    >>> acquisition_time(p).isoformat()
+    '2026-03-01T08:00:00+00:00'
+    """
+    p = Path(path)
+    value = _sidecar(p).get("acquired_utc")
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise ValueError(f"{p.with_suffix('.json')}: acquired_utc must be an ISO 8601 time with "
+                         f"its zone (e.g. 2026-03-01T08:00:00+00:00), got {value!r}")
+    return when
 
 
 # --------------------------------------------------------------------------------- helpers
