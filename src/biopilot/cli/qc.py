@@ -90,8 +90,8 @@ def analyze(
         0, "--refine", min=0, help="Retrieval iterations from CellNet's phase (e.g. 5)."
     ),
     precision: str = typer.Option(
-        "auto", "--precision", help="CellNet arithmetic: 'auto' (bfloat16 on AMX CPUs), "
-        "'float32' or 'bfloat16'."
+        "auto", "--precision", help="CellNet arithmetic: 'auto' (bfloat16 on CPUs with AMX "
+        "or AVX512-BF16), 'float32' or 'bfloat16'."
     ),
     views: int = typer.Option(
         1, "--views", help="CellNet test-time augmentation: 1, 2, 4 or 8 mirror images "

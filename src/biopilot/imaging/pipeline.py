@@ -156,7 +156,8 @@ def analyze_frame(
         cost ~1.4 s an iteration with 2 cores; so 0 (the network's phase) is the default.
     precision : {"auto", "float32", "bfloat16"}
         ``"net"`` method: arithmetic of CellNet (see
-        :func:`~biopilot.imaging.cellnet.predict_maps`: bfloat16 on CPUs with AMX).
+        :func:`~biopilot.imaging.cellnet.predict_maps`: bfloat16 on CPUs with AMX or
+        AVX512-BF16).
     views : {1, 2, 4, 8}
         ``"net"`` method: mirror images of the field CellNet's maps are averaged over
         (test-time augmentation); 4 cut the count error at 80 % confluence from 11.5 to 7 %
