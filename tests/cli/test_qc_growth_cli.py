@@ -89,6 +89,8 @@ def test_culture_refuses_a_bad_scenario_and_start(tmp_path):
     assert res.exit_code == 2 and "--scenario must be one of" in _said(res)
     res = runner.invoke(app, ["qc", "culture", "--out", str(tmp_path), "--start", "0.9"])
     assert res.exit_code == 2 and "confluence" in _said(res)
+    res = runner.invoke(app, ["qc", "culture", "--out", str(tmp_path), "--start-utc", "9am"])
+    assert res.exit_code == 2 and "--start-utc must be an ISO 8601 time" in _said(res)
 
 
 def test_growth_names_a_frame_without_cells(tmp_path):

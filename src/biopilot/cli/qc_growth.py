@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,14 @@ def culture(
     """Simulate a growing culture: one hologram every few hours, dated in its sidecar."""
     from biopilot.twin.incubator import OpticalSetup, SceneSpec, write_frame
     from biopilot.twin.incubator_culture import culture_timelapse, timelapse_hours
+    from biopilot.twin.incubator_io import parse_time
 
     if scenario not in _SCENARIOS:
         fail(f"--scenario must be one of {', '.join(_SCENARIOS)}, got {scenario!r}")
     try:
-        t0 = datetime.fromisoformat(start_utc)
-    except ValueError:
-        t0 = None
-    if t0 is None or t0.tzinfo is None:
-        fail(f"--start-utc must be an ISO 8601 time with its zone, got {start_utc!r}")
+        t0 = parse_time(start_utc)
+    except ValueError as err:
+        fail(f"--start-utc {err}")
     rows = []
     try:
         optics = OpticalSetup(wavelength_nm=488.0, pixel_um=1.12, z_mm=1.5, shape_px=(size, size))
@@ -163,16 +162,17 @@ def _times(frames: list[dict[str, Any]], every_h: float | None, times: str | Non
 
 def _acquired_hours(frames: list[dict[str, Any]]) -> list[float]:
     """Hours since the first frame, from each frame's ``acquired_utc``."""
+    from biopilot.twin.incubator_io import parse_time
+
     stamps = []
     for k, f in enumerate(frames):
-        try:
-            when = datetime.fromisoformat(str(f["acquired_utc"]))
-        except (KeyError, ValueError):
+        if f.get("acquired_utc") is None:
             fail(f"frame {k} ({f.get('file', '?')}) has no acquisition time (acquired_utc in "
                  "its sidecar): give the frames' hours with --every-h or --times")
-        if when.tzinfo is None:
-            fail(f"frame {k} ({f.get('file', '?')}): acquired_utc {when} has no time zone")
-        stamps.append(when)
+        try:
+            stamps.append(parse_time(f["acquired_utc"]))
+        except ValueError as err:
+            fail(f"frame {k} ({f.get('file', '?')}): acquired_utc {err}")
     first = min(stamps)
     return [(w - first).total_seconds() / 3600.0 for w in stamps]
 

@@ -29,7 +29,10 @@ from biopilot.twin.hologram import OpticalSetup
 if TYPE_CHECKING:
     from biopilot.twin.incubator import SimulatedFrame
 
-__all__ = ["SIDECAR_FORMAT", "acquisition_time", "read_hologram", "write_frame", "write_hologram"]
+__all__ = [
+    "SIDECAR_FORMAT", "acquisition_time", "parse_time", "read_hologram", "write_frame",
+    "write_hologram",
+]
 
 SIDECAR_FORMAT = "biopilot-hologram/1"
 _SATURATED_FRACTION = 0.25  # a frame with more pixels at full scale is refused
@@ -258,12 +261,31 @@ def acquisition_time(path: str | Path) -> datetime | None:
     if value is None:
         return None
     try:
+        return parse_time(value)
+    except ValueError as err:
+        raise ValueError(f"{p.with_suffix('.json')}: acquired_utc {err}") from None
+
+
+def parse_time(value: Any) -> datetime:
+    """An ISO 8601 time that carries its zone (the only kind two sites can compare).
+
+    Raises
+    ------
+    ValueError
+        Saying what is expected, if ``value`` is not such a time.
+
+    Examples
+    --------
+    >>> parse_time("2026-03-01T08:00:00Z").isoformat()
+    '2026-03-01T08:00:00+00:00'
+    """
+    try:
         when = datetime.fromisoformat(str(value))
     except ValueError:
         when = None
     if when is None or when.tzinfo is None:
-        raise ValueError(f"{p.with_suffix('.json')}: acquired_utc must be an ISO 8601 time with "
-                         f"its zone (e.g. 2026-03-01T08:00:00+00:00), got {value!r}")
+        raise ValueError(f"must be an ISO 8601 time with its zone (e.g. "
+                         f"2026-03-01T08:00:00+00:00), got {value!r}")
     return when
 
 
