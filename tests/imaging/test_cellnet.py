@@ -186,8 +186,11 @@ def test_a_dense_suspension_the_network_cannot_split_is_flagged_not_silently_cou
 
 
 def test_segment_maps_equals_a_plain_marker_watershed(dense_frame):
-    # segment_maps floods only outside the seeds' interiors, in threaded bands: the labels
-    # must be those of one plain watershed over the whole foreground.
+    # segment_maps floods only outside the seeds' interiors, in threaded bands, on the core
+    # quantised to 4,096 levels: the cells must be those of one plain watershed over the whole
+    # foreground. Pixels whose core ties with a neighbour's at the border of two cells may go
+    # either way (which ones depends on the CPU's arithmetic: float32 maps or bfloat16 ones),
+    # so the check is the same cells, one to one, and all but 0.1 % of the pixels.
     from scipy import ndimage as ndi
     from skimage.segmentation import watershed
 
@@ -196,20 +199,21 @@ def test_segment_maps_equals_a_plain_marker_watershed(dense_frame):
         f.hologram, f.z_mm, wavelength_um=f.optics.wavelength_um, pixel_um=f.optics.pixel_um
     )
     maps = predict_maps(load_default_cellnet(), field)
-    # The flooding quantises the core into 4,096 levels (test_flood.py measures what that
-    # moves against scikit-image); a core on a 1/256 grid loses nothing to it, so the two
-    # must agree exactly here whatever precision the CPU ran the network in (the float32 maps
-    # of a CPU without AMX moved 7 boundary pixels of 147k; AMX's bfloat16 ones none).
-    core = np.round(maps.core * 256.0).astype(np.float32) / 256.0
     mask = maps.foreground >= 0.5
-    markers, _ = ndi.label(mask & (core >= 0.4))
-    plain = watershed(-core, markers, mask=mask)
-    ours = segment_maps(maps.foreground, core, pixel_um=f.optics.pixel_um, workers=2,
+    markers, n_markers = ndi.label(mask & (maps.core >= 0.4))
+    plain = watershed(-maps.core, markers, mask=mask)
+    ours = segment_maps(maps.foreground, maps.core, pixel_um=f.optics.pixel_um, workers=2,
                         min_area_um2=1e-9)
-    # Same partition (numbering may differ): a one-to-one map between the label sets.
     both = mask & (plain > 0)
-    pairs = np.unique(np.stack([plain[both], ours[both]]), axis=1)
-    assert len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
+    assert not (both & (ours == 0)).any()
+    pairs, counts = np.unique(np.stack([plain[both], ours[both]]), axis=1, return_counts=True)
+    order = np.lexsort((-counts, pairs[0]))  # per plain cell, its largest overlap first
+    first = np.r_[True, pairs[0, order][1:] != pairs[0, order][:-1]]
+    main = pairs[:, order][:, first]  # each plain cell with the cell of ours holding most of it
+    assert main.shape[1] == n_markers  # (ours also labels foreground with no marker: not here)
+    assert np.array_equal(np.unique(main[1]), np.unique(ours[both]))  # no cell of ours extra
+    assert np.unique(main[1]).size == n_markers  # one to one
+    assert counts[order][first].sum() >= 0.999 * both.sum()
 
 
 def test_phase_gain_makes_the_summed_cell_phase_match_and_travels_with_the_weights(tmp_path):
