@@ -101,10 +101,11 @@ def growth(
     except ValueError as err:
         fail(f"{report}: {err}")
     lo, hi = dens_fit.doubling_ci95_h
+    when = conf_fit.time_to(passage)
     summary = {
         "frames": len(frames), "doubling_h": dens_fit.doubling_h, "doubling_ci95_h": [lo, hi],
         "plateau_confluence": conf_fit.capacity, "passage_confluence": passage,
-        "hours_to_passage": conf_fit.time_to(passage),
+        "hours_to_passage": when,
         "density_fit": dens_fit.as_dict(), "confluence_fit": conf_fit.as_dict(),
     }
     if plot is not None:
@@ -117,7 +118,6 @@ def growth(
              "confluence": c, "fitted confluence": float(conf_fit.predict(h))}
             for h, d, c in zip(t, density, confluence, strict=True)]
     print_table(f"Growth of {report.name}", rows)
-    when = conf_fit.time_to(passage)
     typer.echo(
         f"doubling time {dens_fit.doubling_h:.1f} h (95 % CI {lo:.1f}-{hi:.1f} h); "
         + (f"{passage:.0%} confluence at {when:.0f} h"
