@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (network and FFTs)")
     ap.add_argument("--cellnet", default=None, help="CellNet weights (default: shipped)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    ap.add_argument("--refine", type=int, default=0, help="net path: retrieval iterations")
+    ap.add_argument("--refine", type=int, default=0, help="net path: phase-fit iterations")
     ap.add_argument("--views", type=int, default=1, help="net path: CellNet test-time views")
     ap.add_argument("--only", default=None, help="frame indices to run, e.g. 2,3")
     ap.add_argument("--calibrated-tilt", action="store_true",
@@ -153,8 +153,9 @@ class _Acc:
         stem = truth["differentiated"].notna().to_numpy() & truth["alive"].to_numpy(bool)
         d_ok = pred["differentiated"].to_numpy(bool)[stem] == truth["differentiated"][stem]
         self.diff += d_ok.to_numpy(bool).tolist()
-        self.mass[0] += float(pred["dry_mass_pg"].sum())
-        self.mass[1] += float(truth["dry_mass_pg"].sum())
+        mass = (float(pred["dry_mass_pg"].sum()), float(truth["dry_mass_pg"].sum()))
+        self.mass[0] += mass[0]
+        self.mass[1] += mass[1]
         if frame.scene.confluence >= 0.8:
             self.dense.append({"f1": s.f1, "count": s.count_error})
         on_cells = frame.labels > 0
@@ -163,6 +164,8 @@ class _Acc:
         self.phase_sq[1] += float(err.size)
         return {
             "phase_rmse": float(np.sqrt(np.mean(err**2))) if err.size else float("nan"),
+            "z_err_um": 1e3 * (res.z_mm - frame.z_mm),
+            "mass_bias": mass[0] / mass[1] - 1 if mass[1] > 0 else float("nan"),
             "confluence": frame.scene.confluence,
             "scenario": frame.scene.scenario,
             "n_true": s.n_true,

@@ -237,23 +237,6 @@ def test_phase_gain_makes_the_summed_cell_phase_match_and_travels_with_the_weigh
     assert float(again.phase_gain) == pytest.approx(gain)
 
 
-def test_refining_the_network_phase_against_the_hologram_lowers_its_error(dense_frame):
-    from biopilot.imaging import analyze_frame
-
-    f = dense_frame
-    kw = {"wavelength_um": f.optics.wavelength_um, "pixel_um": f.optics.pixel_um, "z": f.z_mm}
-    cells = f.labels > 0
-
-    def rmse(refine: int) -> float:
-        res = analyze_frame(f.hologram, refine=refine, **kw)
-        return float(np.sqrt(np.mean((res.phase_rad - f.phase_rad)[cells] ** 2)))
-
-    raw, refined = rmse(0), rmse(5)
-    assert refined < 0.85 * raw
-    with pytest.raises(ValueError, match="refine"):
-        analyze_frame(f.hologram, refine=-1, **kw)
-
-
 def test_a_retrieval_start_needs_a_support():
     from biopilot.imaging import retrieve_phase
 

@@ -14,6 +14,7 @@ from biopilot.imaging.metrics import SegmentationScore, match_labels, score_segm
 from biopilot.imaging.phase import backpropagate, retrieve_phase, unwrap_cells
 from biopilot.imaging.pipeline import FrameAnalysis, analyze_frame, analyze_phase
 from biopilot.imaging.reconstruct import Reconstruction, reconstruct
+from biopilot.imaging.refine import PhaseFit, refine_phase
 from biopilot.imaging.segment import background_level, segment_cells, segment_maps
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "CellNet",
     "CellSamples",
     "FrameAnalysis",
+    "PhaseFit",
     "Reconstruction",
     "SegmentationScore",
     "analyze_frame",
@@ -39,6 +41,7 @@ __all__ = [
     "measure_cells",
     "predict_maps",
     "reconstruct",
+    "refine_phase",
     "retrieve_phase",
     "score_segmentation",
     "segment_cells",
