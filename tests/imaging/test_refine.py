@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from biopilot.imaging.metrics import score_segmentation
 from biopilot.imaging.recon_input import normalize_illumination
 from biopilot.imaging.refine import _Model, refine_phase
 from biopilot.models.optics import propagate
@@ -133,7 +134,10 @@ def test_the_pipeline_refines_the_network_phase_and_the_distance(frame):
     assert _rmse(refined.phase_rad, f) < 0.7 * _rmse(raw.phase_rad, f)
     assert abs(refined.z_mm - f.z_mm) < 1e-3 < abs(raw.z_mm - f.z_mm) + 1e-9
     assert refined.timings_s["reconstruct.refine"] > 0
-    np.testing.assert_array_equal(refined.labels, raw.labels)  # the network's segmentation
+    # cells from the refined phase's watershed, at least as good as the network's maps here
+    f1_raw = score_segmentation(f.labels, raw.labels).f1
+    f1_refined = score_segmentation(f.labels, refined.labels).f1
+    assert f1_refined >= f1_raw - 0.02 and f1_refined > 0.8
     with pytest.raises(ValueError, match="refine"):
         analyze_frame(f.hologram, refine=-1, **kw)
 

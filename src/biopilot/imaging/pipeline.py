@@ -138,7 +138,8 @@ def analyze_frame(
         with ``"cuda"`` the default classifier runs there too (a given one keeps its own).
     segment_options : dict, optional
         Keyword arguments of :func:`~biopilot.imaging.segment_maps` (``"net"``) or
-        :func:`~biopilot.imaging.segment_cells` (``"iterative"``).
+        :func:`~biopilot.imaging.segment_cells` (``"iterative"``, or ``"net"`` with
+        ``refine``).
     tilt_mrad : (float, float)
         Calibrated illumination tilt (x, y) in the medium, mrad (0 for an on-axis source);
         see :func:`~biopilot.imaging.reconstruct`.
@@ -150,14 +151,12 @@ def analyze_frame(
     refine : int
         ``"net"`` method: L-BFGS iterations fitting the network's phase and the distance to
         the hologram itself (:func:`~biopilot.imaging.refine.refine_phase`, on the
-        network's foreground grown by 2 px; skipped on a frame without cells): the network
-        supplies the low frequencies and the whole turns of thick cells, the physics the
-        detail. On the benchmark's 4K frames 30 iterations took the phase error on cells
-        from 0.18 / 0.27 / 0.34 to 0.08 / 0.13 / 0.29 rad and the distance to within 0.3 um,
-        at ~0.9 s an iteration with 2 cores, so 0 (the network's phase) is the default. The
-        cells are the network's either way; their dry mass reads 3 % low on the refined
-        phase, as on the true phase, since the cells the network splits carry less than
-        the true ones (the network's own phase offsets this by a skirt of +3 %).
+        network's foreground grown by 2 px; skipped on a frame without cells), then cells
+        from the refined phase by the phase watershed (:func:`~biopilot.imaging.segment_cells`,
+        markers smoothed 1.5 um, cells of 35 um^2 or more). The network supplies the low
+        frequencies and the whole turns of thick cells, the physics the detail. ~0.9 s an
+        iteration of a 4K frame with 2 cores, so 0 (the network's phase and maps) is the
+        default; ``benchmarks/RESULTS.md`` (session 9) has the figures.
     precision : {"auto", "float32", "bfloat16"}
         ``"net"`` method: arithmetic of CellNet (see
         :func:`~biopilot.imaging.cellnet.predict_maps`: bfloat16 on CPUs with AMX or
@@ -211,8 +210,9 @@ def analyze_frame(
     net = cellnet or _default_cellnet("cuda" if device == "cuda" else "cpu")
     maps = predict_maps(net, field_, precision=precision, views=views)
     t3 = time.perf_counter()
-    opts = {"workers": min(os.cpu_count() or 1, 4), **(segment_options or {})}
-    labels = segment_maps(maps.foreground, maps.core, pixel_um=pixel_um, **opts)
+    workers = {"workers": min(os.cpu_count() or 1, 4)}
+    maps_opts = {} if refine > 0 else segment_options or {}
+    labels = segment_maps(maps.foreground, maps.core, pixel_um=pixel_um, **workers, **maps_opts)
     t4 = time.perf_counter()
     phase = maps.phase_rad
     if refine > 0 and labels.max() > 0:  # no cell, nothing to measure (and no z to fit on)
@@ -221,16 +221,27 @@ def analyze_frame(
                            pixel_um=pixel_um, n_medium=n_medium, n_iter=refine, relative=rel,
                            tilt_mrad=tilt_mrad)
         phase, z_mm = fit.phase_rad, fit.z_mm
-    t5 = time.perf_counter()
+        t5 = time.perf_counter()
+        opts = {**_REFINED_CELLS, **workers, **(segment_options or {})}
+        labels = segment_cells(phase, pixel_um=pixel_um, **opts)
+    else:
+        t5 = time.perf_counter()
+    t6 = time.perf_counter()
     timings = {
         "reconstruct": t3 - t0 + t5 - t4, "reconstruct.autofocus": t1 - t0,
         "reconstruct.backpropagate": t2 - t1, "reconstruct.cellnet": t3 - t2,
-        "reconstruct.refine": t5 - t4, "segment": t4 - t3,
+        "reconstruct.refine": t5 - t4, "segment": t4 - t3 + t6 - t5,
     }
     return analyze_phase(
         phase, wavelength_um=wavelength_um, pixel_um=pixel_um, z_mm=z_mm,
         classifier=clf, labels=labels, timings=timings, background_rad=0.0,
     )
+
+
+#: Phase watershed of a refined phase: chosen on 18 frames apart from the benchmark and
+#: training sets (``benchmarks/tune_refined_segmentation.py``: mean F1 0.689 against 0.643
+#: for CellNet's maps on the same frames).
+_REFINED_CELLS = {"marker_smooth_um": 1.5, "min_area_um2": 35.0}
 
 
 @functools.lru_cache(maxsize=2)
