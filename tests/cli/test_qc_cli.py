@@ -212,3 +212,17 @@ def test_analyze_warns_when_a_frame_is_mostly_unsplit_clumps(tmp_path):
     res = runner.invoke(app, ["qc", "analyze", str(path), "--z", str(dense.z_mm)])
     assert res.exit_code == 0, res.output
     assert "in clumps too large to be single cells" in res.output
+
+
+def test_analyze_refine_fits_the_phase_and_the_distance(frames):
+    out, rows = frames
+    z = json.loads((out / "bench_3_001_truth.json").read_text())["z_mm"]
+    base = ["qc", "analyze", rows[1]["file"], "--z", str(z + 0.003), "--json", "-"]
+    res = runner.invoke(app, [*base, "--refine", "15"])
+    assert res.exit_code == 0, res.output
+    frame = json.loads(res.stdout)["frames"][0]
+    assert frame["n_cells"] > 0
+    assert abs(frame["z_mm"] - z) < 1e-3  # given 3 um off, fitted to within 1 um
+    assert frame["timings_s"]["reconstruct.refine"] > 0
+    bad = runner.invoke(app, [*base, "--refine", "-1"])
+    assert bad.exit_code != 0 and "--refine" in bad.output
