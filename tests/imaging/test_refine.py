@@ -28,16 +28,17 @@ def test_the_misfit_gradient_is_exact_in_phase_and_distance():
     true = _bump()
     holo = _hologram(true, 0.8)
     sup = true > 0
-    m = _Model(holo, np.zeros_like(sup), sup, (0.7 * true).astype(np.float32), 0.8,
-               OPT["wavelength_um"], OPT["pixel_um"], OPT["n_medium"], 0.01, (0.0, 0.0))
+    optics = (OPT["wavelength_um"], OPT["pixel_um"], OPT["n_medium"])
+    m = _Model(holo, np.zeros_like(sup), sup, (0.7 * true).astype(np.float32), 0.8, optics,
+               0.01, (0.0, 0.0), "cpu")
     m.dz = 0.5
     _, g, g_z = m._evaluate(grad=True)
-    g = g.copy()
+    g = g.numpy().copy()
     for y, x in [(30, 40), (28, 35), (25, 45)]:
-        base = m.dphi.copy()
+        base = m.dphi.clone()
         losses = []
         for step in (1e-2, -1e-2):
-            m.dphi = base.copy()
+            m.dphi = base.clone()
             m.dphi[y, x] += step
             losses.append(m._evaluate(grad=False)[0])
         m.dphi = base
@@ -152,3 +153,33 @@ def test_illumination_is_divided_out_when_not_given(frame):
     b = refine_phase(f.hologram, f.phase_rad, sup, f.z_mm, n_iter=3, relative=rel, **o)
     np.testing.assert_allclose(a.phase_rad, b.phase_rad, atol=1e-5)
     assert a.misfit_start < 0.05  # the truth fits the raw counts once illumination is out
+
+
+def test_the_torch_steps_give_the_compiled_steps_result(frame):
+    # "torch" runs the same model as torch operations: what a GPU ("cuda") runs
+    f = frame
+    sup = f.labels > 0
+    start = (0.9 * f.phase_rad).astype(np.float32)
+    o = {"wavelength_um": f.optics.wavelength_um, "pixel_um": f.optics.pixel_um,
+         "n_medium": f.optics.n_medium, "n_iter": 8}
+    a = refine_phase(f.hologram, start, sup, f.z_mm + 1e-3, **o)
+    b = refine_phase(f.hologram, start, sup, f.z_mm + 1e-3, device="torch", **o)
+    assert b.misfit == pytest.approx(a.misfit, rel=1e-3)
+    assert b.z_mm == pytest.approx(a.z_mm, abs=1e-5)
+    np.testing.assert_allclose(b.phase_rad, a.phase_rad, atol=2e-3)
+    with pytest.raises(ValueError, match="device"):
+        refine_phase(f.hologram, start, sup, f.z_mm, device="tpu", **o)
+
+
+def test_saturated_pixels_are_left_out_and_an_empty_support_changes_nothing(frame):
+    f = frame
+    sup = f.labels > 0
+    o = {"wavelength_um": f.optics.wavelength_um, "pixel_um": f.optics.pixel_um,
+         "n_medium": f.optics.n_medium, "n_iter": 20}
+    start = (0.85 * f.phase_rad).astype(np.float32)
+    clipped = np.minimum(f.hologram, np.percentile(f.hologram, 97))  # 3 % of pixels saturate
+    fit = refine_phase(clipped, start, sup, f.z_mm, fit_z=False, **o)
+    # 0.22 -> 0.030 rad; fitting the clipped values as if true gave 0.056
+    assert _rmse(fit.phase_rad, f) < 0.2 * _rmse(start, f)
+    empty = refine_phase(f.hologram, start, np.zeros_like(sup), f.z_mm, **o)
+    assert not empty.phase_rad.any() and empty.z_mm == pytest.approx(f.z_mm)

@@ -135,7 +135,8 @@ def analyze_frame(
         Propagation-kernel cache shared across frames of the same optics.
     device : str
         Reconstruction device: ``"cpu"``, ``"torch"`` or ``"cuda"`` (where PyTorch has CUDA);
-        with ``"cuda"`` the default classifier runs there too (a given one keeps its own).
+        with ``"cuda"`` the default classifier and the phase fit (``refine``) run there too (a
+        given classifier keeps its own device).
     segment_options : dict, optional
         Keyword arguments of :func:`~biopilot.imaging.segment_maps` (``"net"``) or
         :func:`~biopilot.imaging.segment_cells` (``"iterative"``, or ``"net"`` with
@@ -219,7 +220,7 @@ def analyze_frame(
         support = ndi.binary_dilation(maps.foreground >= 0.5, iterations=2)
         fit = refine_phase(holo, phase, support, z_mm, wavelength_um=wavelength_um,
                            pixel_um=pixel_um, n_medium=n_medium, n_iter=refine, relative=rel,
-                           tilt_mrad=tilt_mrad)
+                           tilt_mrad=tilt_mrad, device=device)
         phase, z_mm = fit.phase_rad, fit.z_mm
         t5 = time.perf_counter()
         opts = {**_REFINED_CELLS, **workers, **(segment_options or {})}

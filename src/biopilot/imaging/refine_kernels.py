@@ -26,10 +26,10 @@ def transmission(phi: NDArray[np.float32], out: NDArray[np.complex64]) -> None:
 
 def filter_spectrum(
     spec: NDArray[np.complex64], kz: NDArray[np.float32], shift: NDArray[np.float32],
-    passes: NDArray[np.bool_], z_um: float, kernel: NDArray[np.complex64],
+    passes: NDArray[np.float32], z_um: float, kernel: NDArray[np.complex64],
     out: NDArray[np.complex64],
 ) -> None:
-    """``kernel = exp(i (kz z + shift))`` (0 where not ``passes``), ``out = spec * kernel``."""
+    """``kernel = exp(i (kz z + shift))`` (0 where ``passes`` is 0), ``out = spec * kernel``."""
     in_bands(
         lambda lo, hi: _filter(spec, kz, shift, passes, np.float32(z_um), kernel, out, lo, hi),
         spec.shape[0],
