@@ -214,7 +214,7 @@ def analyze_frame(
     workers = {"workers": min(os.cpu_count() or 1, 4)}
     maps_opts = {} if refine > 0 else segment_options or {}
     labels = segment_maps(maps.foreground, maps.core, pixel_um=pixel_um, **workers, **maps_opts)
-    t4 = time.perf_counter()
+    t4 = t5 = time.perf_counter()
     phase = maps.phase_rad
     if refine > 0 and labels.max() > 0:  # no cell, nothing to measure (and no z to fit on)
         support = ndi.binary_dilation(maps.foreground >= 0.5, iterations=2)
@@ -225,8 +225,6 @@ def analyze_frame(
         t5 = time.perf_counter()
         opts = {**_REFINED_CELLS, **workers, **(segment_options or {})}
         labels = segment_cells(phase, pixel_um=pixel_um, **opts)
-    else:
-        t5 = time.perf_counter()
     t6 = time.perf_counter()
     timings = {
         "reconstruct": t3 - t0 + t5 - t4, "reconstruct.autofocus": t1 - t0,
