@@ -175,11 +175,10 @@ def refine_phase(
     shift = (float(z_mm * 1e3 * tan[0] / pixel_um), float(z_mm * 1e3 * tan[1] / pixel_um))
     model = _Model(rel, holo >= holo.max(), sup, phi0, z_mm, (wavelength_um, pixel_um, n_medium),
                    prior, shift, device)
-    start = model.misfit()
     phi, dz_um, n_eval = model.fit(n_iter, fit_z)
     return PhaseFit(
         phase_rad=phi[: holo.shape[0], : holo.shape[1]].copy(), z_mm=z_mm + dz_um * 1e-3,
-        misfit_start=start, misfit=model.misfit(), evaluations=n_eval,
+        misfit_start=model.misfit_start, misfit=model.misfit(), evaluations=n_eval,
     )
 
 
@@ -225,6 +224,7 @@ class _Model:
         self.phi0 = put(np.where(support, phi0, 0.0))
         self.dphi = torch.zeros_like(self.phi0)  # the fitted change of phase (0 off support)
         self.z_um, self.dz, self.prior = z_mm * 1e3, 0.0, prior
+        self.misfit_start = math.nan  # set by fit, from its first evaluation
         self.t, self.kernel, self.filtered, self.u = (
             torch.empty(grid, dtype=torch.complex64, device=dev) for _ in range(4))
         self.grad = torch.empty_like(self.phi0)
@@ -248,8 +248,11 @@ class _Model:
 
     def misfit(self) -> float:
         """RMS amplitude misfit on the sensor's pixels, now."""
-        data = self._evaluate(grad=False)[0] - self._prior_term()
-        return math.sqrt(max(2.0 * data, 0.0) / self.n_data)
+        return self._rms(self._evaluate(grad=False)[0])
+
+    def _rms(self, loss: float) -> float:
+        """The RMS amplitude misfit within ``loss`` (the prior's part taken out)."""
+        return math.sqrt(max(2.0 * (loss - self._prior_term()), 0.0) / self.n_data)
 
     def _prior_term(self) -> float:
         """``prior / 2`` times the squared change of phase."""
@@ -262,8 +265,9 @@ class _Model:
         a unitary propagation; the distance's is half the energy of ``du/dz``), then all by
         the first gradient's L1 norm, so that torch's first trial step is the Newton step.
         """
-        _, g_phi, g_z = self._evaluate(grad=True)
+        loss, g_phi, g_z = self._evaluate(grad=True)  # at the start
         assert g_phi is not None
+        self.misfit_start = self._rms(loss)
         c_z = 0.5 * float((self.filtered.abs() * self.kz).square().sum()) / g_phi.numel()
         s_phi, s_z = math.sqrt(0.5 + self.prior), math.sqrt(max(c_z, 1e-12)) if fit_z else 1.0
         k = 1.0 / max(float(g_phi.abs().sum()) / s_phi + abs(g_z) / s_z * fit_z, 1e-30)
