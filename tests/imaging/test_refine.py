@@ -82,6 +82,29 @@ def test_a_rough_start_and_a_wrong_distance_converge_to_the_twin_s_truth(frame):
     assert _rmse(fixed.phase_rad, f) > _rmse(fit.phase_rad, f)  # the wrong distance costs
 
 
+def test_a_second_wavelength_fitted_jointly_pins_what_one_leaves_loose(frame):
+    from biopilot.twin.incubator import at_wavelength
+
+    f = frame
+    other = at_wavelength(f, 650, rng=1)
+    rng = np.random.default_rng(2)
+    start = (0.85 * f.phase_rad + rng.normal(0, 0.15, f.phase_rad.shape)).astype(np.float32)
+    sup = f.labels > 0
+    start[~sup] = 0
+    o = {"wavelength_um": f.optics.wavelength_um, "pixel_um": f.optics.pixel_um,
+         "n_medium": f.optics.n_medium, "n_iter": 15}
+    one = refine_phase(f.hologram, start, sup, f.z_mm + 2e-3, **o)
+    both = refine_phase(f.hologram, start, sup, f.z_mm + 2e-3, more=[(other.hologram, 0.65)],
+                        **o)
+    assert _rmse(both.phase_rad, f) < 0.8 * _rmse(one.phase_rad, f)
+    assert abs(both.z_mm - f.z_mm) < 0.5e-3
+    assert both.misfit < 0.5 * both.misfit_start
+    with pytest.raises(ValueError, match="same sensor and field"):
+        refine_phase(f.hologram, start, sup, f.z_mm, more=[(other.hologram[:100], 0.65)], **o)
+    with pytest.raises(ValueError, match="wavelength"):
+        refine_phase(f.hologram, start, sup, f.z_mm, more=[(other.hologram, 6.5)], **o)
+
+
 def test_a_calibrated_tilt_is_part_of_the_model(frame):
     true = _bump((96, 96), 1.5)
     # whole fringes over the frame (2 along x, -1 along y), as the twin rounds a tilt to

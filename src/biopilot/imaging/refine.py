@@ -21,6 +21,7 @@ FFT pairs an evaluation) are written here.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,8 @@ class PhaseFit:
         Sample-to-sensor distance after the fit (the one given when ``fit_z`` is False).
     misfit_start, misfit : float
         RMS difference between measured and modelled sensor amplitude (relative to the
-        illumination, so ~0.01 is the shot noise of a well exposed sensor), before and after.
+        illumination, so ~0.01 is the shot noise of a well exposed sensor), before and after,
+        over all the holograms fitted.
     evaluations : int
         Misfit evaluations (each two FFT pairs of the frame).
     """
@@ -77,6 +79,7 @@ def refine_phase(
     tilt_mrad: tuple[float, float] = (0.0, 0.0),
     prior: float = 0.01,
     device: str = "cpu",
+    more: Sequence[tuple[NDArray[Any], float]] = (),
 ) -> PhaseFit:
     """Fit ``phase_rad`` on ``support`` (and ``z_mm``) to the hologram's sensor amplitude.
 
@@ -118,6 +121,13 @@ def refine_phase(
     device : {"cpu", "torch", "cuda"}
         ``"cpu"``: compiled passes around MKL's FFTs (the reference); ``"torch"``: the same
         steps as torch operations on the CPU; ``"cuda"``: those on a GPU.
+    more : sequence of (hologram, wavelength_um)
+        Holograms of the same sample under other LEDs (same sensor, distance and tilt),
+        fitted jointly: the optical path is shared, so the phase there is ``phase_rad``
+        times ``wavelength_um / theirs`` (dispersion neglected). Each wavelength blinds the
+        phase at other spatial frequencies, so together they pin what one leaves loose;
+        each adds one hologram's cost to an evaluation. The start must be right in whole
+        turns at every wavelength (see :mod:`~biopilot.imaging.dualwave`).
 
     Returns
     -------
@@ -173,12 +183,22 @@ def refine_phase(
     rel = normalize_illumination(holo)[0] if relative is None else np.asarray(relative)
     tan = np.tan(tilt[::-1] * 1e-3)  # (y, x)
     shift = (float(z_mm * 1e3 * tan[0] / pixel_um), float(z_mm * 1e3 * tan[1] / pixel_um))
-    model = _Model(rel, holo >= holo.max(), sup, phi0, z_mm, (wavelength_um, pixel_um, n_medium),
-                   prior, shift, device)
-    phi, dz_um, n_eval = model.fit(n_iter, fit_z)
+    optics = (wavelength_um, pixel_um, n_medium)
+    parts = [(_Model(rel, holo >= holo.max(), sup, phi0, z_mm, optics, prior, shift, device), 1.0)]
+    for other, wl in more:
+        h = check_hologram(other)
+        check_optics(wl, pixel_um, n_medium)
+        if h.shape != holo.shape:
+            raise ValueError(f"a hologram at {wl * 1e3:.0f} nm is {h.shape}, the first "
+                             f"{holo.shape}: the same sensor and field are needed")
+        r = wavelength_um / wl
+        parts.append((_Model(normalize_illumination(h)[0], h >= h.max(), sup, phi0 * r, z_mm,
+                             (wl, pixel_um, n_medium), prior, shift, device), r))
+    fit = _Fit(parts, fit_z)
+    phi, dz_um, n_eval = fit.run(n_iter)
     return PhaseFit(
         phase_rad=phi[: holo.shape[0], : holo.shape[1]].copy(), z_mm=z_mm + dz_um * 1e-3,
-        misfit_start=model.misfit_start, misfit=model.misfit(), evaluations=n_eval,
+        misfit_start=fit.misfit_start, misfit=fit.misfit(), evaluations=n_eval,
     )
 
 
@@ -224,7 +244,6 @@ class _Model:
         self.phi0 = put(np.where(support, phi0, 0.0))
         self.dphi = torch.zeros_like(self.phi0)  # the fitted change of phase (0 off support)
         self.z_um, self.dz, self.prior = z_mm * 1e3, 0.0, prior
-        self.misfit_start = math.nan  # set by fit, from its first evaluation
         self.t, self.kernel, self.filtered, self.u = (
             torch.empty(grid, dtype=torch.complex64, device=dev) for _ in range(4))
         self.grad = torch.empty_like(self.phi0)
@@ -237,7 +256,7 @@ class _Model:
         st.filter_spectrum(spec, self.kz, self.shift, self.passes, self.z_um + self.dz,
                            self.kernel, self.filtered)
         u = torch.fft.ifft2(self.filtered, out=self.u)
-        loss = st.residual(u, self.amp, self.weight) + self._prior_term()
+        loss = st.residual(u, self.amp, self.weight) + self.prior_term()
         if not grad:
             return loss, None, 0.0
         rs = torch.fft.fft2(u, out=u)
@@ -246,46 +265,73 @@ class _Model:
         st.phase_gradient(self.t, g, self.mask, self.dphi, self.prior, self.grad)
         return loss, self.grad, g_z
 
-    def misfit(self) -> float:
-        """RMS amplitude misfit on the sensor's pixels, now."""
-        return self._rms(self._evaluate(grad=False)[0])
-
-    def _rms(self, loss: float) -> float:
-        """The RMS amplitude misfit within ``loss`` (the prior's part taken out)."""
-        return math.sqrt(max(2.0 * (loss - self._prior_term()), 0.0) / self.n_data)
-
-    def _prior_term(self) -> float:
+    def prior_term(self) -> float:
         """``prior / 2`` times the squared change of phase."""
         return 0.5 * self.prior * float(self.dphi.square().sum()) if self.prior else 0.0
 
-    def fit(self, n_iter: int, fit_z: bool) -> tuple[NDArray[np.float32], float, int]:
-        """L-BFGS (torch) over the support's phase and the distance; (phase, dz um, evals).
+    def z_curvature(self) -> float:
+        """Gauss-Newton curvature of the misfit in the distance, per pixel (after an evaluation)."""
+        return 0.5 * float((self.filtered.abs() * self.kz).square().sum()) / self.phi0.numel()
+
+
+class _Fit:
+    """L-BFGS (torch) over one phase map and the distance, shared by one or more models.
+
+    Model ``i``'s change of phase is ``r_i`` times the unknown (the ratio of the first
+    wavelength to its own): one optical path seen at several wavelengths.
+    """
+
+    def __init__(self, parts: list[tuple[_Model, float]], fit_z: bool) -> None:
+        self.parts, self.fit_z = parts, fit_z
+        self.n_data = sum(m.n_data for m, _ in parts)
+        self.misfit_start = math.nan  # set by run, from its first evaluation
+
+    def _evaluate(self) -> tuple[float, torch.Tensor, float]:
+        """Summed loss, gradient in the first model's phase, gradient in the distance."""
+        loss, g_phi, g_z = 0.0, None, 0.0
+        for m, r in self.parts:
+            lk, gk, gzk = m._evaluate(grad=True)
+            assert gk is not None
+            g_phi = gk * r if g_phi is None else g_phi.add_(gk, alpha=r)
+            loss, g_z = loss + lk, g_z + gzk
+        assert g_phi is not None
+        return loss, g_phi, g_z
+
+    def misfit(self) -> float:
+        """RMS amplitude misfit on all the sensors' pixels, now."""
+        loss = sum(m._evaluate(grad=False)[0] - m.prior_term() for m, _ in self.parts)
+        return math.sqrt(max(2.0 * loss, 0.0) / self.n_data)
+
+    def run(self, n_iter: int) -> tuple[NDArray[np.float32], float, int]:
+        """Fit; (the first model's phase, dz um, evaluations).
 
         The unknowns are scaled to unit Gauss-Newton curvature (a phase pixel's is ~1/2 of
         a unitary propagation; the distance's is half the energy of ``du/dz``), then all by
         the first gradient's L1 norm, so that torch's first trial step is the Newton step.
         """
-        loss, g_phi, g_z = self._evaluate(grad=True)  # at the start
-        assert g_phi is not None
-        self.misfit_start = self._rms(loss)
-        c_z = 0.5 * float((self.filtered.abs() * self.kz).square().sum()) / g_phi.numel()
-        s_phi, s_z = math.sqrt(0.5 + self.prior), math.sqrt(max(c_z, 1e-12)) if fit_z else 1.0
-        k = 1.0 / max(float(g_phi.abs().sum()) / s_phi + abs(g_z) / s_z * fit_z, 1e-30)
-        x = torch.zeros_like(self.phi0, requires_grad=True)
-        xz = torch.zeros(1, device=self.phi0.device, requires_grad=True)
+        first = self.parts[0][0]
+        loss, g_phi, g_z = self._evaluate()  # at the start
+        prior = sum(m.prior_term() for m, _ in self.parts)
+        self.misfit_start = math.sqrt(max(2.0 * (loss - prior), 0.0) / self.n_data)
+        c_z = sum(m.z_curvature() for m, _ in self.parts)
+        s_phi = math.sqrt(sum(r * r * (0.5 + m.prior) for m, r in self.parts))
+        s_z = math.sqrt(max(c_z, 1e-12)) if self.fit_z else 1.0
+        k = 1.0 / max(float(g_phi.abs().sum()) / s_phi + abs(g_z) / s_z * self.fit_z, 1e-30)
+        x = torch.zeros_like(first.phi0, requires_grad=True)
+        xz = torch.zeros(1, device=first.phi0.device, requires_grad=True)
         n_eval = [0]
 
         def take() -> None:
-            self.dphi = x.detach() * (1 / (s_phi * k)) * self.mask
-            dz = float(xz.detach()) / (s_z * k) if fit_z else 0.0
-            self.dz = max(-_MAX_DZ_UM, min(_MAX_DZ_UM, dz))
+            dz = float(xz.detach()) / (s_z * k) if self.fit_z else 0.0
+            for m, r in self.parts:
+                m.dphi = x.detach() * (r / (s_phi * k)) * m.mask
+                m.dz = max(-_MAX_DZ_UM, min(_MAX_DZ_UM, dz))
 
         def closure() -> torch.Tensor:
             take()
-            loss, gp, gz = self._evaluate(grad=True)
-            assert gp is not None
+            loss, gp, gz = self._evaluate()
             x.grad = gp * (1 / (s_phi * k))
-            xz.grad = torch.full_like(xz, gz / (s_z * k) if fit_z else 0.0)
+            xz.grad = torch.full_like(xz, gz / (s_z * k) if self.fit_z else 0.0)
             n_eval[0] += 1
             return torch.tensor(loss)
 
@@ -294,7 +340,7 @@ class _Model:
                                 line_search_fn="strong_wolfe")
         opt.step(closure)
         take()
-        return (self.phi0 + self.dphi).cpu().numpy(), self.dz, n_eval[0]
+        return (first.phi0 + first.dphi).cpu().numpy(), first.dz, n_eval[0]
 
 
 class _NumbaSteps:
