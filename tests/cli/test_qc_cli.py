@@ -226,3 +226,29 @@ def test_analyze_refine_fits_the_phase_and_the_distance(frames):
     assert frame["timings_s"]["reconstruct.refine"] > 0
     bad = runner.invoke(app, [*base, "--refine", "-1"])
     assert bad.exit_code != 0 and "--refine" in bad.output
+
+
+def test_a_second_led_is_synthesised_and_combined_by_analyze(tmp_path):
+    res = runner.invoke(app, ["qc", "synth", "--n", "3", "--size", "192x160", "--seed", "3",
+                              "--out", str(tmp_path), "--format", "npy",
+                              "--second-wavelength", "650", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    row = rows[1]
+    assert row["second_file"].endswith("_650nm.npy")
+    base = ["qc", "analyze", row["file"], "--json", "-"]
+    res = runner.invoke(app, [*base, "--refine", "10", "--second", row["second_file"]])
+    assert res.exit_code == 0, res.output
+    frame = json.loads(res.stdout)["frames"][0]
+    assert frame["n_cells"] > 0 and frame["two_wavelengths"]["combined"] is True
+    assert frame["two_wavelengths"]["inconsistent_fraction"] < 0.005
+    unpaired = runner.invoke(app, [*base[:3], row["file"], "--refine", "10",
+                                   "--second", row["second_file"]])
+    assert unpaired.exit_code != 0 and "one file per hologram" in unpaired.output
+    no_fit = runner.invoke(app, [*base, "--second", row["second_file"]])
+    assert no_fit.exit_code != 0 and "--refine" in no_fit.output
+    # another field's hologram as the "second LED": the pair disagrees and the report says so
+    wrong = runner.invoke(app, ["qc", "analyze", row["file"], "--refine", "10",
+                                "--second", rows[2]["second_file"]])
+    assert wrong.exit_code == 0, wrong.output
+    assert "the two wavelengths disagree" in wrong.output

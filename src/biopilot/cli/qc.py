@@ -32,23 +32,32 @@ def synth(
     size: str = typer.Option("3840x2748", "--size", help="Sensor WIDTHxHEIGHT in pixels."),
     seed: int = typer.Option(0, "--seed", help="Seed of the benchmark set."),
     fmt: str = typer.Option("tiff", "--format", help="Hologram format: tiff, png or npy."),
+    second: float | None = typer.Option(
+        None, "--second-wavelength", help="Also record each frame under a second LED at this "
+        "wavelength, nm (files <name>_<nm>nm; for 'qc analyze --second')."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Simulate a seeded set of holograms (with optics sidecars and ground truth)."""
-    from biopilot.twin.incubator import benchmark_set, write_frame
+    from biopilot.twin.incubator import at_wavelength, benchmark_set, write_frame
 
     try:
         width, height = _parse_size(size)
         if fmt not in _FORMATS:
             raise ValueError(f"--format must be one of {', '.join(_FORMATS)}, got {fmt!r}")
-        rows = []
+        rows: list[dict[str, Any]] = []
         with progress(enabled=not as_json) as bar:
             task = bar.add_task("simulating", total=n)
             for frame in benchmark_set(seed=seed, n=n, size=(height, width)):
                 path = write_frame(frame, out, fmt)  # type: ignore[arg-type]
+                extra: dict[str, str] = {}
+                if second is not None:
+                    other = at_wavelength(frame, second, rng=[seed, len(rows), 2])
+                    extra["second_file"] = str(write_frame(other, out, fmt))  # type: ignore[arg-type]
                 rows.append(
                     {
                         "file": str(path),
+                        **extra,
                         "scenario": frame.scene.scenario,
                         "confluence": frame.confluence,
                         "n_cells": len(frame.cells),
@@ -98,6 +107,14 @@ def analyze(
         1, "--views", help="CellNet test-time augmentation: 1, 2, 4 or 8 mirror images "
         "averaged (4: better counts on dense frames, 4x the network's time)."
     ),
+    second: list[Path] | None = typer.Option(
+        None, "--second", help="A hologram of the same field under a second LED, one per FILE "
+        "in the same order (needs --refine): thick cells' whole turns and a finer phase."
+    ),
+    second_wavelength: float | None = typer.Option(
+        None, "--second-wavelength", help="Wavelength of the --second files, nm (default: "
+        "their sidecars)."
+    ),
 ) -> None:
     """Analyse holograms: cell count, viability, confluence, differentiation, per-cell table.
 
@@ -125,15 +142,25 @@ def analyze(
     _check_device(device)
     if (db is None) != (batch is None):
         fail("--db and --batch go together")
+    if second and len(second) != len(files):
+        fail(f"--second needs one file per hologram: {len(second)} for {len(files)}")
+    if second and refine == 0:
+        fail("--second combines two phase fits: give --refine N (30 for a start)")
     historian = _historian(db) if db else None
     results: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     tables = []
     with progress(enabled=json_out != "-" and len(files) > 1) as bar:
         task = bar.add_task("analysing", total=len(files))
-        for path in files:
+        for k, path in enumerate(files):
             try:
                 holo, optics = read_hologram(path, wavelength_nm=wavelength, pixel_um=pixel)
+                pair: dict[str, Any] = {}
+                if second:
+                    holo_b, optics_b = read_hologram(second[k], wavelength_nm=second_wavelength,
+                                                     pixel_um=optics.pixel_um)
+                    pair = {"second_hologram": holo_b,
+                            "second_wavelength_um": optics_b.wavelength_um}
                 res = analyze_frame(
                     holo,
                     wavelength_um=optics.wavelength_um,
@@ -146,6 +173,7 @@ def analyze(
                     refine=refine,
                     precision=precision,  # type: ignore[arg-type]
                     views=views,
+                    **pair,
                 )
                 qc = frame_attributes(res, volume_ml=volume_ml)
                 row = {"file": str(path), **res.summary(), **_pick(qc.as_dict())}
@@ -158,7 +186,8 @@ def analyze(
                         qc,
                         author=author or _user(),
                         source=path.name,
-                        extra={"z_mm": res.z_mm, "timings_s": res.timings_s},
+                        extra={"z_mm": res.z_mm, "timings_s": res.timings_s,
+                               **res.reconstruction},
                     )
                 if overlay is not None:
                     row["overlay"] = str(write_overlay(res, overlay / f"{path.stem}_overlay.png"))
@@ -194,6 +223,14 @@ def analyze(
                 typer.echo(
                     f"warning: {r['file']}: {share:.0%} of the cell area is in clumps too large "
                     "to be single cells: count and classes unreliable (dilute and re-image)",
+                    err=True,
+                )
+            two = r.get("two_wavelengths") or {"combined": True}
+            if not two["combined"]:
+                typer.echo(
+                    f"warning: {r['file']}: the two wavelengths disagree on "
+                    f"{two['inconsistent_fraction']:.1%} of the thin cell pixels: the first "
+                    "fit's whole turns were kept (thick cells may be a turn off)",
                     err=True,
                 )
         for f in failed:

@@ -9,6 +9,7 @@ from biopilot.imaging.classify import (
     default_weights_path,
     load_default_classifier,
 )
+from biopilot.imaging.dualwave import TwoWavelengthPhase, combine_wavelengths
 from biopilot.imaging.features import FEATURE_COLUMNS, dry_mass_pg, measure_cells
 from biopilot.imaging.metrics import SegmentationScore, match_labels, score_segmentation
 from biopilot.imaging.phase import backpropagate, retrieve_phase, unwrap_cells
@@ -27,12 +28,14 @@ __all__ = [
     "PhaseFit",
     "Reconstruction",
     "SegmentationScore",
+    "TwoWavelengthPhase",
     "analyze_frame",
     "analyze_phase",
     "autofocus",
     "background_level",
     "backpropagate",
     "cell_samples",
+    "combine_wavelengths",
     "default_weights_path",
     "dry_mass_pg",
     "load_default_cellnet",

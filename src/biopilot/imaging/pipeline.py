@@ -16,6 +16,7 @@ from scipy import ndimage as ndi
 from biopilot.imaging.autofocus import autofocus
 from biopilot.imaging.cellnet import CellNet, Precision, load_default_cellnet, predict_maps
 from biopilot.imaging.classify import CellClassifier, load_default_classifier
+from biopilot.imaging.dualwave import refine_two_wavelengths
 from biopilot.imaging.features import measure_cells
 from biopilot.imaging.phase import backpropagate
 from biopilot.imaging.recon_input import check_hologram, check_optics, normalize_illumination
@@ -48,6 +49,11 @@ class FrameAnalysis:
     timings_s : dict
         Wall time per step in seconds (``reconstruct``, ``segment``, ``measure``,
         ``classify``, ``total``).
+    reconstruction : dict
+        How the phase was combined, where that varies: ``"two_wavelengths"`` (``combined``,
+        ``turns_changed``, ``inconsistent_fraction`` of
+        :class:`~biopilot.imaging.dualwave.TwoWavelengthPhase`) when a second hologram was
+        given.
     """
 
     cells: pd.DataFrame
@@ -57,6 +63,7 @@ class FrameAnalysis:
     wavelength_um: float
     z_mm: float = float("nan")
     timings_s: dict[str, float] = field(default_factory=dict)
+    reconstruction: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_cells(self) -> int:
@@ -87,6 +94,7 @@ class FrameAnalysis:
             "field_area_mm2": self.field_area_mm2,
             "z_mm": self.z_mm,
             "timings_s": dict(self.timings_s),
+            **self.reconstruction,
         }
 
 
@@ -107,6 +115,8 @@ def analyze_frame(
     refine: int = 0,
     precision: Precision = "auto",
     views: int = 1,
+    second_hologram: NDArray[Any] | None = None,
+    second_wavelength_um: float | None = None,
 ) -> FrameAnalysis:
     """Analyse one in-line hologram: reconstruct, segment, measure and classify its cells.
 
@@ -166,6 +176,15 @@ def analyze_frame(
         ``"net"`` method: mirror images of the field CellNet's maps are averaged over
         (test-time augmentation); 4 cut the count error at 80 % confluence from 11.5 to 7 %
         on the benchmark, for 4x the network's time (~+4 s a 4K frame on 2 cores).
+    second_hologram : (H, W) array, optional
+        ``"net"`` method with ``refine``: a hologram of the same field under a second LED
+        (``second_wavelength_um``), fitted the same way, combined with the first and fitted
+        jointly by :func:`~biopilot.imaging.dualwave.refine_two_wavelengths`: the whole turns
+        of thick cells from the synthetic wavelength, and each wavelength's blind spatial
+        frequencies from the other. ~2.5x the fit's time; ``benchmarks/RESULTS.md``
+        (session 10) has the figures.
+    second_wavelength_um : float, optional
+        Vacuum wavelength of ``second_hologram``, um.
 
     Returns
     -------
@@ -183,6 +202,11 @@ def analyze_frame(
         raise ValueError(f"method must be 'net' or 'iterative', got {method!r}")
     if refine < 0:
         raise ValueError(f"refine must be >= 0 iterations, got {refine}")
+    if (second_hologram is None) != (second_wavelength_um is None):
+        raise ValueError("a second hologram needs its wavelength, and a wavelength its hologram")
+    if second_hologram is not None and (method != "net" or refine == 0):
+        raise ValueError("a second wavelength is combined after the phase fit: use method "
+                         "'net' with refine > 0 (30 iterations for a start)")
     clf = classifier or load_default_classifier("cuda" if device == "cuda" else "cpu")
     if method == "iterative":
         t0 = time.perf_counter()
@@ -216,12 +240,23 @@ def analyze_frame(
     labels = segment_maps(maps.foreground, maps.core, pixel_um=pixel_um, **workers, **maps_opts)
     t4 = t5 = time.perf_counter()
     phase = maps.phase_rad
+    extra: dict[str, Any] = {}
     if refine > 0 and labels.max() > 0:  # no cell, nothing to measure (and no z to fit on)
         support = ndi.binary_dilation(maps.foreground >= 0.5, iterations=2)
         fit = refine_phase(holo, phase, support, z_mm, wavelength_um=wavelength_um,
                            pixel_um=pixel_um, n_medium=n_medium, n_iter=refine, relative=rel,
                            tilt_mrad=tilt_mrad, device=device)
         phase, z_mm = fit.phase_rad, fit.z_mm
+        if second_hologram is not None and second_wavelength_um is not None:
+            two = refine_two_wavelengths(
+                holo, second_hologram, phase, support, z_mm, wavelength_a_um=wavelength_um,
+                wavelength_b_um=second_wavelength_um, pixel_um=pixel_um, cellnet=net,
+                n_medium=n_medium, n_iter=refine, relative_a=rel, tilt_mrad=tilt_mrad,
+                cache=cache, device=device, precision=precision)
+            phase, z_mm = two.phase_rad, two.z_mm
+            extra["two_wavelengths"] = {
+                "combined": two.combined, "turns_changed": two.turns_changed,
+                "inconsistent_fraction": two.inconsistent_fraction}
         t5 = time.perf_counter()
         opts = {**_REFINED_CELLS, **workers, **(segment_options or {})}
         labels = segment_cells(phase, pixel_um=pixel_um, **opts)
@@ -231,10 +266,12 @@ def analyze_frame(
         "reconstruct.backpropagate": t2 - t1, "reconstruct.cellnet": t3 - t2,
         "reconstruct.refine": t5 - t4, "segment": t4 - t3 + t6 - t5,
     }
-    return analyze_phase(
+    result = analyze_phase(
         phase, wavelength_um=wavelength_um, pixel_um=pixel_um, z_mm=z_mm,
         classifier=clf, labels=labels, timings=timings, background_rad=0.0,
     )
+    result.reconstruction.update(extra)
+    return result
 
 
 #: Phase watershed of a refined phase: chosen on 18 frames apart from the benchmark and
