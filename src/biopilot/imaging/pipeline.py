@@ -181,8 +181,9 @@ def analyze_frame(
         (``second_wavelength_um``), fitted the same way, combined with the first and fitted
         jointly by :func:`~biopilot.imaging.dualwave.refine_two_wavelengths`: the whole turns
         of thick cells from the synthetic wavelength, and each wavelength's blind spatial
-        frequencies from the other. ~2.5x the fit's time; ``benchmarks/RESULTS.md``
-        (session 10) has the figures.
+        frequencies from the other; cells by the phase watershed with markers smoothed
+        1.25 um. ~2.5x the fit's time; ``benchmarks/RESULTS.md`` (session 10) has the
+        figures.
     second_wavelength_um : float, optional
         Vacuum wavelength of ``second_hologram``, um.
 
@@ -258,7 +259,8 @@ def analyze_frame(
                 "combined": two.combined, "turns_changed": two.turns_changed,
                 "inconsistent_fraction": two.inconsistent_fraction}
         t5 = time.perf_counter()
-        opts = {**_REFINED_CELLS, **workers, **(segment_options or {})}
+        cut = _TWO_WAVELENGTH_CELLS if "two_wavelengths" in extra else _REFINED_CELLS
+        opts = {**cut, **workers, **(segment_options or {})}
         labels = segment_cells(phase, pixel_um=pixel_um, **opts)
     t6 = time.perf_counter()
     timings = {
@@ -278,6 +280,9 @@ def analyze_frame(
 #: training sets (``benchmarks/tune_refined_segmentation.py``: mean F1 0.689 against 0.643
 #: for CellNet's maps on the same frames).
 _REFINED_CELLS = {"marker_smooth_um": 1.5, "min_area_um2": 35.0}
+#: The same for the phase of two LEDs (``tune_refined_segmentation.py --second-wavelength``,
+#: session 10: mean F1 0.7245 against 0.7217 for the one-LED setting and 0.643 for the maps).
+_TWO_WAVELENGTH_CELLS = {"marker_smooth_um": 1.25}
 
 
 @functools.lru_cache(maxsize=2)

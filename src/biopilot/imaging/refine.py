@@ -292,7 +292,8 @@ class _Fit:
         for m, r in self.parts:
             lk, gk, gzk = m._evaluate(grad=True)
             assert gk is not None
-            g_phi = gk * r if g_phi is None else g_phi.add_(gk, alpha=r)
+            # the first model's ratio is 1: its own buffer takes the others' (rewritten next time)
+            g_phi = gk if g_phi is None else g_phi.add_(gk, alpha=r)
             loss, g_z = loss + lk, g_z + gzk
         assert g_phi is not None
         return loss, g_phi, g_z
