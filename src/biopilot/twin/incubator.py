@@ -8,7 +8,8 @@ uneven illumination, shot and read noise and quantisation (:mod:`~biopilot.twin.
 The frame carries its ground truth: unwrapped phase, labels, a per-cell table and the true z.
 
 Public API: :class:`OpticalSetup`, :class:`SceneSpec`, :class:`SimulatedFrame`,
-:func:`simulate_frame`, :func:`benchmark_set`, :func:`write_frame`, :func:`read_hologram`.
+:func:`simulate_frame`, :func:`at_wavelength`, :func:`benchmark_set`, :func:`write_frame`,
+:func:`read_hologram`.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from pydantic import Field
 
 from biopilot.config import StrictModel
 from biopilot.models.optics import KernelCache
-from biopilot.twin.cells import ALIVE, STATES, CellParams, dry_mass_pg
+from biopilot.twin.cells import STATES
 from biopilot.twin.hologram import OpticalSetup, expose, illumination_field, sensor_intensity
 from biopilot.twin.incubator_io import acquisition_time, read_hologram, write_frame
 from biopilot.twin.incubator_layout import layout_cells, layout_debris
 from biopilot.twin.incubator_render import render_cells
+from biopilot.twin.incubator_truth import cell_table
 
 __all__ = [
     "OpticalSetup",
@@ -160,10 +162,7 @@ class SimulatedFrame:
     @property
     def transmission(self) -> NDArray[np.complex64]:
         """Sample-plane complex transmission ``amplitude * exp(i phase_rad)``."""
-        out = np.empty(self.phase_rad.shape, np.complex64)
-        out.real = self.amplitude * np.cos(self.phase_rad)
-        out.imag = self.amplitude * np.sin(self.phase_rad)
-        return out
+        return _transmission(self.amplitude, self.phase_rad)
 
     @property
     def confluence(self) -> float:
@@ -240,15 +239,8 @@ def simulate_frame(
     absorb = np.where(debris_mask, scene.debris_absorption_per_rad, scene.cell_absorption_per_rad)
     amplitude = np.exp(-absorb * phase).astype(np.float32)
     table, labels = cell_table(cells, labels, phase, optics)
-    transmission = np.empty(shape, np.complex64)
-    transmission.real = amplitude * np.cos(phase)
-    transmission.imag = amplitude * np.sin(phase)
-    intensity = sensor_intensity(transmission, optics, z_mm=z_true, tilt_mrad=scene.tilt_mrad,
-                                 cache=cache)
-    intensity *= illumination_field(shape, scene.illumination_nonuniformity, r_illum)
-    counts = expose(intensity, optics, rng=r_noise, exposure=scene.exposure,
-                    full_well_e=scene.full_well_e, read_noise_e=scene.read_noise_e,
-                    shot_noise=scene.shot_noise)
+    counts = _record(_transmission(amplitude, phase), optics, scene, z_true, (r_illum, r_noise),
+                     cache)
     return SimulatedFrame(
         hologram=counts, optics=optics, phase_rad=phase, amplitude=amplitude, labels=labels,
         cells=table, z_mm=z_true, scene=scene, debris_mask=debris_mask, name=name,
@@ -304,95 +296,37 @@ def at_wavelength(
     scale = frame.optics.wavelength_nm / optics.wavelength_nm
     phase = (frame.phase_rad * scale).astype(np.float32)
     amplitude = (frame.amplitude**scale).astype(np.float32)  # exp(-a phi) with phi rescaled
-    r_illum, r_noise = np.random.default_rng(rng).spawn(2)
-    transmission = np.empty(phase.shape, np.complex64)
-    transmission.real = amplitude * np.cos(phase)
-    transmission.imag = amplitude * np.sin(phase)
-    scene = frame.scene
-    intensity = sensor_intensity(transmission, optics, z_mm=frame.z_mm, tilt_mrad=scene.tilt_mrad,
-                                 cache=cache)
-    intensity *= illumination_field(phase.shape, scene.illumination_nonuniformity, r_illum)
-    counts = expose(intensity, optics, rng=r_noise, exposure=scene.exposure,
-                    full_well_e=scene.full_well_e, read_noise_e=scene.read_noise_e,
-                    shot_noise=scene.shot_noise)
+    counts = _record(_transmission(amplitude, phase), optics, frame.scene, frame.z_mm,
+                     tuple(np.random.default_rng(rng).spawn(2)), cache)
     cells = frame.cells.assign(max_phase_rad=frame.cells["max_phase_rad"] * scale)
     return SimulatedFrame(
         hologram=counts, optics=optics, phase_rad=phase, amplitude=amplitude,
-        labels=frame.labels, cells=cells, z_mm=frame.z_mm, scene=scene,
+        labels=frame.labels, cells=cells, z_mm=frame.z_mm, scene=frame.scene,
         debris_mask=frame.debris_mask, name=f"{frame.name}_{wavelength_nm:.0f}nm",
     )
 
 
-def cell_table(
-    cells: CellParams,
-    labels: NDArray[np.int32],
-    phase_rad: NDArray[np.float32],
-    optics: OpticalSetup,
-) -> tuple[pd.DataFrame, NDArray[np.int32]]:
-    """Per-cell ground truth measured on the rendered maps; labels renumbered 1..N.
+def _transmission(
+    amplitude: NDArray[np.float32], phase: NDArray[np.float32]
+) -> NDArray[np.complex64]:
+    """``amplitude * exp(i phase)`` in complex64, without a complex128 temporary."""
+    out = np.empty(phase.shape, np.complex64)
+    out.real = amplitude * np.cos(phase)
+    out.imag = amplitude * np.sin(phase)
+    return out
 
-    Columns: ``label``, ``state`` (a name of :data:`~biopilot.twin.cells.STATES`), ``alive``
-    (bool), ``differentiated`` (nullable boolean, NA outside stem-cell scenes),
-    ``centroid_x_um``, ``centroid_y_um`` (from the centre of pixel (0, 0); x along columns),
-    ``area_um2``, ``equivalent_diameter_um``, ``dry_mass_pg`` (:func:`dry_mass_pg` of the
-    phase summed over the label's pixels), ``max_phase_rad``, ``refractive_index`` (of the
-    body) and ``touching`` (shares a border with another cell).
 
-    Parameters
-    ----------
-    cells : CellParams
-        The rendered cells; label ``i + 1`` is row ``i``.
-    labels : (H, W) int32
-        Label mask from :func:`~biopilot.twin.incubator_render.render_cells`.
-    phase_rad : (H, W) float32
-        Final phase map.
-    optics : OpticalSetup
-        Pixel pitch, wavelength, medium index.
-
-    Returns
-    -------
-    table : pandas.DataFrame
-        One row per cell with at least one pixel, ordered by label.
-    labels : (H, W) int32
-        The mask renumbered so that labels are 1..len(table).
-    """
-    n = len(cells)
-    area = np.bincount(labels.ravel(), minlength=n + 1)[1:]
-    keep = np.flatnonzero(area > 0)
-    lut = np.zeros(n + 1, np.int32)
-    lut[keep + 1] = np.arange(1, keep.size + 1, dtype=np.int32)
-    new = lut[labels]
-    nz = np.flatnonzero(new)
-    f = new.ravel()[nz]
-    m = keep.size + 1
-    ph = phase_rad.ravel()[nz]
-    cnt = np.bincount(f, minlength=m)[1:].astype(np.float64)
-    phi = np.bincount(f, weights=ph, minlength=m)[1:]
-    cy = np.bincount(f, weights=nz // labels.shape[1], minlength=m)[1:]
-    cx = np.bincount(f, weights=nz % labels.shape[1], minlength=m)[1:]
-    peak = np.zeros(m, np.float32)
-    np.maximum.at(peak, f, ph)
-    touching = np.zeros(m, bool)
-    for a, b in ((new[:, :-1], new[:, 1:]), (new[:-1, :], new[1:, :])):
-        edge = (a > 0) & (b > 0) & (a != b)
-        touching[a[edge]] = touching[b[edge]] = True
-    px2 = optics.pixel_um**2
-    diff = cells.differentiated[keep]
-    table = pd.DataFrame({
-        "label": np.arange(1, keep.size + 1, dtype=np.int32),
-        "state": pd.Categorical([STATES[s] for s in cells.state[keep]], categories=STATES),
-        "alive": np.array([ALIVE[s] for s in cells.state[keep]], bool),
-        "differentiated": pd.array([None if d < 0 else bool(d) for d in diff], dtype="boolean"),
-        "centroid_x_um": cx / np.maximum(cnt, 1) * optics.pixel_um,
-        "centroid_y_um": cy / np.maximum(cnt, 1) * optics.pixel_um,
-        "area_um2": cnt * px2,
-        "equivalent_diameter_um": 2.0 * np.sqrt(cnt * px2 / np.pi),
-        "dry_mass_pg": dry_mass_pg(phi * px2, optics.wavelength_um),
-        "max_phase_rad": peak[1:].astype(np.float64),
-        "refractive_index": optics.n_medium + cells.dn_body[keep],
-        "touching": touching[1:],
-    })
-    return table, new
+def _record(
+    transmission: NDArray[np.complex64], optics: OpticalSetup, scene: SceneSpec, z_mm: float,
+    rngs: tuple[np.random.Generator, ...], cache: KernelCache | None,
+) -> NDArray[np.uint16]:
+    """The sensor's counts of a transmission: propagation, the LED's field, noise (rngs: both)."""
+    intensity = sensor_intensity(transmission, optics, z_mm=z_mm, tilt_mrad=scene.tilt_mrad,
+                                 cache=cache)
+    intensity *= illumination_field(transmission.shape, scene.illumination_nonuniformity, rngs[0])
+    return expose(intensity, optics, rng=rngs[1], exposure=scene.exposure,
+                  full_well_e=scene.full_well_e, read_noise_e=scene.read_noise_e,
+                  shot_noise=scene.shot_noise)
 
 
 def benchmark_set(
