@@ -252,3 +252,13 @@ def test_a_second_led_is_synthesised_and_combined_by_analyze(tmp_path):
                                 "--second", rows[2]["second_file"]])
     assert wrong.exit_code == 0, wrong.output
     assert "the two wavelengths disagree" in wrong.output
+    # a corrupt second file fails its pair, named, and the next pair goes on
+    bad = tmp_path / "bad.npy"
+    bad.write_text("garbage")
+    both = runner.invoke(app, ["qc", "analyze", row["file"], rows[2]["file"], "--refine", "5",
+                               "--second", str(bad), "--second", rows[2]["second_file"],
+                               "--json", "-"])
+    assert both.exit_code == 1
+    report = json.loads(both.stdout)
+    assert [f["file"] for f in report["frames"]] == [rows[2]["file"]]
+    assert "bad.npy" in report["failed"][0]["error"]

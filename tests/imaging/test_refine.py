@@ -192,6 +192,13 @@ def test_the_torch_steps_give_the_compiled_steps_result(frame):
     np.testing.assert_allclose(b.phase_rad, a.phase_rad, atol=2e-3)
     with pytest.raises(ValueError, match="device"):
         refine_phase(f.hologram, start, sup, f.z_mm, device="tpu", **o)
+    from biopilot.twin.incubator import at_wavelength
+
+    more = [(at_wavelength(f, 405, rng=3).hologram, 0.405)]  # the joint fit, both ways
+    a = refine_phase(f.hologram, start, sup, f.z_mm + 1e-3, more=more, **o)
+    b = refine_phase(f.hologram, start, sup, f.z_mm + 1e-3, more=more, device="torch", **o)
+    assert b.misfit == pytest.approx(a.misfit, rel=1e-3)
+    np.testing.assert_allclose(b.phase_rad, a.phase_rad, atol=2e-3)
 
 
 def test_saturated_pixels_are_left_out_and_an_empty_support_changes_nothing(frame):
