@@ -108,8 +108,9 @@ def analyze(
         "averaged (4: better counts on dense frames, 4x the network's time)."
     ),
     second: list[Path] | None = typer.Option(
-        None, "--second", help="A hologram of the same field under a second LED, one per FILE "
-        "in the same order (needs --refine): thick cells' whole turns and a finer phase."
+        None, "--second", metavar="FILE", help="A hologram of the same field under a second "
+        "LED, one per FILE in the same order (needs --refine): thick cells' whole turns and a "
+        "finer phase."
     ),
     second_wavelength: float | None = typer.Option(
         None, "--second-wavelength", help="Wavelength of the --second files, nm (default: "
