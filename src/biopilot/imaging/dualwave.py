@@ -50,6 +50,11 @@ _TURN_TOLERANCE = 0.25
 _THIN_RAD = 2.0
 #: A corrected phase below this (rad, shorter wavelength) is no cell, which delays light.
 _LOWEST_RAD = -1.0
+#: The joint fit's support is the first fit's grown by this much, px: two wavelengths pin the
+#: faint edges (dead cells' blebs) one leaves to the start. On 6 tuning frames (1024 px, seed
+#: 97, apart from the benchmark) 2 px took the phase RMSE on cells from 0.026-0.124 to
+#: 0.020-0.108 rad, every frame better; 4 px made one frame worse (0.124 -> 0.274).
+_JOINT_GROWTH_PX = 2
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,7 @@ def refine_two_wavelengths(
     phase_a : (H, W) array
         The first wavelength's refined phase, rad.
     support_a : (H, W) bool array
-        Pixels the first fit covered (the joint fit's support).
+        Pixels the first fit covered (the joint fit's support, grown by 2 px).
     z_mm : float
         Sample-to-sensor distance from the first fit.
     wavelength_a_um, wavelength_b_um, pixel_um, n_medium :
@@ -247,7 +252,8 @@ def refine_two_wavelengths(
                          tilt_mrad=tilt_mrad, device=device)
     pair = combine_wavelengths(phase_a, fit_b.phase_rad, support_a & support_b,
                                wavelength_a_um=wavelength_a_um, wavelength_b_um=wavelength_b_um)
-    joint = refine_phase(hologram_a, pair.phase_rad, support_a, z_mm,
+    grown = ndi.binary_dilation(support_a, iterations=_JOINT_GROWTH_PX)
+    joint = refine_phase(hologram_a, pair.phase_rad, grown, z_mm,
                          wavelength_um=wavelength_a_um, pixel_um=pixel_um, n_medium=n_medium,
                          n_iter=joint_iter, relative=relative_a, tilt_mrad=tilt_mrad,
                          device=device, more=[(holo, wavelength_b_um)])
