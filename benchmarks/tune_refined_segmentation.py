@@ -35,7 +35,6 @@ import argparse
 
 import numpy as np
 import torch
-from scipy import ndimage as ndi
 
 from _util import print_table
 from biopilot.imaging import (
@@ -51,6 +50,7 @@ from biopilot.imaging.dualwave import refine_two_wavelengths
 from biopilot.imaging.features import measure_cells
 from biopilot.imaging.metrics import match_labels, score_segmentation
 from biopilot.imaging.recon_input import normalize_illumination
+from biopilot.imaging.refine import fit_support
 from biopilot.twin.incubator import SimulatedFrame, at_wavelength, simulate_frame
 
 SCENARIOS = ("stem_cell", "adherent", "suspension")
@@ -88,7 +88,7 @@ def main() -> None:
         rel = normalize_illumination(f.hologram)[0]
         z = f.z_mm + rng.normal(0.0, 2e-3)  # an autofocus-sized error
         maps = predict_maps(net, backpropagate(f.hologram, z, relative=rel, **o))
-        support = ndi.binary_dilation(maps.foreground >= 0.5, iterations=2)
+        support = fit_support(maps.foreground)
         fit = refine_phase(f.hologram, maps.phase_rad, support, z, n_iter=30, relative=rel, **o)
         phase = fit.phase_rad
         if args.second_wavelength:

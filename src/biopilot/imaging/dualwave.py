@@ -39,7 +39,7 @@ from scipy import ndimage as ndi
 from biopilot.imaging.cellnet import CellNet, Precision, predict_maps
 from biopilot.imaging.phase import backpropagate
 from biopilot.imaging.recon_input import check_hologram, normalize_illumination
-from biopilot.imaging.refine import refine_phase
+from biopilot.imaging.refine import fit_support, refine_phase
 from biopilot.models.optics import KernelCache
 
 __all__ = ["TwoWavelengthPhase", "combine_wavelengths", "refine_two_wavelengths"]
@@ -246,7 +246,7 @@ def refine_two_wavelengths(
     field_ = backpropagate(holo, z_mm, cache=cache, device=device, tilt_mrad=tilt_mrad,
                            relative=rel, **optics)
     maps = predict_maps(cellnet, field_, precision=precision)
-    support_b = ndi.binary_dilation(maps.foreground >= 0.5, iterations=2)
+    support_b = fit_support(maps.foreground)
     fit_b = refine_phase(holo, maps.phase_rad, support_b, z_mm, wavelength_um=wavelength_b_um,
                          pixel_um=pixel_um, n_medium=n_medium, n_iter=n_iter, relative=rel,
                          tilt_mrad=tilt_mrad, device=device)

@@ -11,7 +11,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import ndimage as ndi
 
 from biopilot.imaging.autofocus import autofocus
 from biopilot.imaging.cellnet import CellNet, Precision, load_default_cellnet, predict_maps
@@ -21,7 +20,7 @@ from biopilot.imaging.features import measure_cells
 from biopilot.imaging.phase import backpropagate
 from biopilot.imaging.recon_input import check_hologram, check_optics, normalize_illumination
 from biopilot.imaging.reconstruct import reconstruct
-from biopilot.imaging.refine import refine_phase
+from biopilot.imaging.refine import fit_support, refine_phase
 from biopilot.imaging.segment import background_level, segment_cells, segment_maps
 from biopilot.models.optics import KernelCache
 
@@ -243,7 +242,7 @@ def analyze_frame(
     phase = maps.phase_rad
     extra: dict[str, Any] = {}
     if refine > 0 and labels.max() > 0:  # no cell, nothing to measure (and no z to fit on)
-        support = ndi.binary_dilation(maps.foreground >= 0.5, iterations=2)
+        support = fit_support(maps.foreground)
         fit = refine_phase(holo, phase, support, z_mm, wavelength_um=wavelength_um,
                            pixel_um=pixel_um, n_medium=n_medium, n_iter=refine, relative=rel,
                            tilt_mrad=tilt_mrad, device=device)

@@ -28,15 +28,25 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from scipy import ndimage as ndi
 
 from biopilot.imaging import refine_kernels as rk
 from biopilot.imaging.recon_input import check_hologram, check_optics, normalize_illumination
 from biopilot.models.optics import fft_shape
 
-__all__ = ["PhaseFit", "refine_phase"]
+__all__ = ["PhaseFit", "fit_support", "refine_phase"]
 
 #: Largest change of the distance the fit may make, um (the autofocus is within ~5 um).
 _MAX_DZ_UM = 10.0
+#: The fit's support: the network's foreground grown by this much, px (session 9: 4 px gave
+#: 0.077 against 0.081 rad on one benchmark frame and 0.141 against 0.133 on another).
+_SUPPORT_GROWTH_PX = 2
+
+
+def fit_support(foreground: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """Pixels whose phase :func:`refine_phase` fits: CellNet's foreground (>= 0.5) grown 2 px."""
+    return np.asarray(ndi.binary_dilation(np.asarray(foreground) >= 0.5,
+                                          iterations=_SUPPORT_GROWTH_PX))
 
 
 @dataclass(frozen=True)
