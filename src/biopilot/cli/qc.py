@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import typer
 
 from biopilot.cli._common import JSON_OPTION, fail, print_json, print_table, progress
+from biopilot.cli.qc_warnings import warn_unreliable
 from biopilot.config import ConfigError
 
 if TYPE_CHECKING:
@@ -213,27 +214,10 @@ def analyze(
             "differentiated_fraction",
             "viable_cells_per_cm2",
             "z_mm",
+            "hologram_agreement",
         ]
         print_table("QC per frame", results, cols)
-        from biopilot.quality import Spec
-
-        limit = Spec.model_fields["max_clustered_fraction"].default  # what release would judge
-        for r in results:
-            share = r.get("clustered_fraction") or 0.0
-            if share > limit:
-                typer.echo(
-                    f"warning: {r['file']}: {share:.0%} of the cell area is in clumps too large "
-                    "to be single cells: count and classes unreliable (dilute and re-image)",
-                    err=True,
-                )
-            two = r.get("two_wavelengths") or {"combined": True}
-            if not two["combined"]:
-                typer.echo(
-                    f"warning: {r['file']}: the two wavelengths disagree on "
-                    f"{two['inconsistent_fraction']:.1%} of the thin cell pixels: the first "
-                    "fit's whole turns were kept (thick cells may be a turn off)",
-                    err=True,
-                )
+        warn_unreliable(results)
         for f in failed:
             typer.echo(f"failed: {f['file']}: {f['error']}", err=True)
     if failed:
@@ -329,6 +313,7 @@ def train_net(
     steps: int = typer.Option(8000, "--steps", min=100, help="Optimiser steps."),
     batch: int = typer.Option(16, "--batch", min=1, help="Patches per step."),
     patch: int = typer.Option(256, "--patch", min=16, help="Patch side, px (multiple of 16)."),
+    lr: float = typer.Option(2e-3, "--lr", min=1e-6, help="Peak learning rate (one cycle)."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes simulating frames."),
     widths: str = typer.Option("16,32,64,96", "--widths", help="Channels per U-Net level."),
@@ -367,7 +352,7 @@ def train_net(
         try:
             net, info = train_cellnet(
                 seed, n_frames=frames, n_val=val, size=size, steps=steps, batch=batch,
-                patch=patch, device=device, workers=workers, widths=level_widths,
+                patch=patch, lr=lr, device=device, workers=workers, widths=level_widths,
                 dense_suspension=dense_suspension, init=start,
                 progress=lambda step, _loss: bar.update(task, completed=step),
             )

@@ -36,6 +36,7 @@ class CellNetTraining:
     widths: tuple[int, ...] = (16, 32, 64, 96)
     dense_suspension: float = 0.0
     fine_tuned: bool = False
+    lr: float = 2e-3
     seconds: float = 0.0
     phase_gain: float = 1.0
     history: list[dict[str, float]] = field(default_factory=list)
@@ -48,7 +49,7 @@ class CellNetTraining:
             "steps": self.steps, "batch": self.batch, "patch": self.patch,
             "device": self.device, "seconds": round(self.seconds, 1),
             "widths": list(self.widths), "dense_suspension": self.dense_suspension,
-            "fine_tuned": self.fine_tuned,
+            "fine_tuned": self.fine_tuned, "lr": self.lr,
             "validation": self.validation, "phase_gain": self.phase_gain,
         }
 
@@ -127,7 +128,7 @@ def train_cellnet(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     info = CellNetTraining(seed, len(train), train.x.shape[-1], steps, batch, patch, device,
                            widths=tuple(net.widths), dense_suspension=dense_suspension,
-                           fine_tuned=init is not None)
+                           fine_tuned=init is not None, lr=lr)
     running: dict[str, float] = {}
     net.train()
     for step in range(1, steps + 1):
