@@ -84,6 +84,7 @@ def test_analyze_reports_cells_and_continues_past_a_bad_file(frames, tmp_path):
     assert report["failed"][0]["file"] == str(bad) and report["failed"][0]["error"]
     frame = report["frames"][0]
     assert {"n_cells", "viability", "confluence", "differentiated_fraction"} <= set(frame)
+    assert frame["hologram_agreement"] > 0.5  # its phase explains the hologram
     assert (tmp_path / "ov" / "bench_3_001_overlay.png").is_file()
     cells = pd.read_csv(csv)
     assert len(cells) == frame["n_cells"] and "dry_mass_pg" in cells
@@ -201,7 +202,7 @@ def test_asking_for_cuda_without_it_is_a_clear_error(frames):
     assert res.exit_code != 0 and "no CUDA device" in res.output
 
 
-def test_analyze_warns_when_a_frame_is_mostly_unsplit_clumps(tmp_path):
+def test_analyze_warns_when_a_frame_is_mostly_unsplit_clumps_or_unexplained(tmp_path):
     from biopilot.twin.incubator import OpticalSetup, SceneSpec, simulate_frame, write_frame
 
     optics = OpticalSetup(wavelength_nm=488, pixel_um=1.4, z_mm=1.6, shape_px=(384, 384))
@@ -212,6 +213,7 @@ def test_analyze_warns_when_a_frame_is_mostly_unsplit_clumps(tmp_path):
     res = runner.invoke(app, ["qc", "analyze", str(path), "--z", str(dense.z_mm)])
     assert res.exit_code == 0, res.output
     assert "in clumps too large to be single cells" in res.output
+    assert "the phase reproduces only" in res.output  # CellNet fails here, and says so
 
 
 def test_analyze_refine_fits_the_phase_and_the_distance(frames):

@@ -47,6 +47,8 @@ def test_analyze_frame_reconstructs_at_the_given_distance(frame):
     assert res.z_mm == pytest.approx(frame.z_mm)
     assert res.labels.shape == frame.hologram.shape
     assert "reconstruct" in res.timings_s and res.timings_s["total"] > 0
+    assert res.summary()["hologram_agreement"] > 0.5  # the phase explains the hologram
+    assert "check" in res.timings_s
 
 
 def test_empty_phase_gives_an_empty_analysis():

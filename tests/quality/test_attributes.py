@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -74,3 +75,12 @@ def test_bad_inputs_are_refused():
         batch_attributes([])
     with pytest.raises(ValueError, match="volume_ml"):
         frame_attributes(_analysis([True], [False], [1.0]), volume_ml=0.0)
+
+
+def test_a_batch_carries_its_worst_frames_hologram_agreement():
+    frames = [frame_attributes(_analysis([True], [False], [100.0])) for _ in range(3)]
+    assert np.isnan(batch_attributes(frames).hologram_agreement)  # phase maps: no hologram
+    worst = (0.9, -0.4, float("nan"))
+    frames = [replace(f, hologram_agreement=a) for f, a in zip(frames, worst, strict=True)]
+    assert batch_attributes(frames).hologram_agreement == pytest.approx(-0.4)
+    assert math.isnan(QCAttributes.from_dict({"n_cells": 1}).hologram_agreement)  # old records

@@ -107,3 +107,12 @@ def test_unsplit_clumps_need_review_and_old_records_without_the_measure_still_pa
     assert any("clumps too large to be single cells" in r for r in clumped.reasons)
     assert evaluate(SPEC, replace(GOOD, clustered_fraction=0.01)).disposition == "pass"
     assert evaluate(SPEC, GOOD).disposition == "pass"  # NaN: a record from before the measure
+
+
+def test_a_frame_whose_phase_does_not_explain_its_hologram_sends_the_batch_to_review():
+    failed = evaluate(SPEC, replace(GOOD, hologram_agreement=-0.6))
+    assert failed.disposition == "review"
+    assert any("reproduces -0.60 of its hologram" in r for r in failed.reasons)
+    assert evaluate(SPEC, replace(GOOD, hologram_agreement=0.7)).disposition == "pass"
+    strict = Spec(product="demo", min_hologram_agreement=0.8)
+    assert evaluate(strict, replace(GOOD, hologram_agreement=0.7)).disposition == "review"

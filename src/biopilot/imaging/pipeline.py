@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from biopilot.imaging.agreement import hologram_agreement
 from biopilot.imaging.autofocus import autofocus
 from biopilot.imaging.cellnet import CellNet, Precision, load_default_cellnet, predict_maps
 from biopilot.imaging.classify import CellClassifier, load_default_classifier
@@ -53,6 +54,10 @@ class FrameAnalysis:
         ``turns_changed``, ``inconsistent_fraction`` of
         :class:`~biopilot.imaging.dualwave.TwoWavelengthPhase`) when a second hologram was
         given.
+    hologram_agreement : float
+        Share of the hologram's fringes the phase map reproduces
+        (:func:`~biopilot.imaging.agreement.hologram_agreement`; 1 is all, 0 no better than
+        an empty field); NaN when the analysis started from a phase map.
     """
 
     cells: pd.DataFrame
@@ -63,6 +68,7 @@ class FrameAnalysis:
     z_mm: float = float("nan")
     timings_s: dict[str, float] = field(default_factory=dict)
     reconstruction: dict[str, Any] = field(default_factory=dict)
+    hologram_agreement: float = float("nan")
 
     @property
     def n_cells(self) -> int:
@@ -92,6 +98,7 @@ class FrameAnalysis:
             "differentiated_fraction": float(diff.mean()) if diff.size else float("nan"),
             "field_area_mm2": self.field_area_mm2,
             "z_mm": self.z_mm,
+            "hologram_agreement": self.hologram_agreement,
             "timings_s": dict(self.timings_s),
             **self.reconstruction,
         }
@@ -217,11 +224,13 @@ def analyze_frame(
         )
         timings = {"reconstruct": time.perf_counter() - t0}
         timings.update({f"reconstruct.{k}": v for k, v in rec.timings_s.items() if k != "total"})
-        return analyze_phase(
+        result = analyze_phase(
             rec.phase_rad, wavelength_um=wavelength_um, pixel_um=pixel_um, z_mm=rec.z_mm,
             classifier=clf, segment_options=segment_options, timings=timings,
             background_rad=0.0,
         )
+        return _checked_against(result, normalize_illumination(check_hologram(hologram))[0],
+                                n_medium, tilt_mrad, cache)
     t0 = time.perf_counter()
     holo = check_hologram(hologram)
     check_optics(wavelength_um, pixel_um, n_medium)
@@ -272,6 +281,20 @@ def analyze_frame(
         classifier=clf, labels=labels, timings=timings, background_rad=0.0,
     )
     result.reconstruction.update(extra)
+    return _checked_against(result, rel, n_medium, tilt_mrad, cache)
+
+
+def _checked_against(
+    result: FrameAnalysis, relative: NDArray[np.float32], n_medium: float,
+    tilt_mrad: tuple[float, float], cache: KernelCache | None,
+) -> FrameAnalysis:
+    """``result`` with its hologram agreement (timed as ``timings_s["check"]``)."""
+    t0 = time.perf_counter()
+    result.hologram_agreement = hologram_agreement(
+        result.phase_rad, relative, result.z_mm, wavelength_um=result.wavelength_um,
+        pixel_um=result.pixel_um, n_medium=n_medium, tilt_mrad=tilt_mrad, cache=cache)
+    result.timings_s["check"] = time.perf_counter() - t0
+    result.timings_s["total"] = result.timings_s.get("total", 0.0) + result.timings_s["check"]
     return result
 
 

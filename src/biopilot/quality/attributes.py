@@ -49,6 +49,10 @@ class QCAttributes:
         Fraction of the segmented area in objects larger than :data:`CLUSTER_AREA_UM2`:
         clumps the segmentation could not split (a dense suspension, say), whose counts and
         classes cannot be trusted. NaN where not known (records from before session 4).
+    hologram_agreement : float
+        Share of the hologram's fringes the reconstructed phase reproduces
+        (:func:`~biopilot.imaging.agreement.hologram_agreement`); for a batch, its worst
+        frame's. NaN where not known (an analysis from a phase map, older records).
     """
 
     n_frames: int
@@ -66,6 +70,7 @@ class QCAttributes:
     dry_mass_pg_p90: float
     dry_mass_cv: float
     clustered_fraction: float = _NAN
+    hologram_agreement: float = _NAN
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (NaN becomes None)."""
@@ -111,6 +116,7 @@ def frame_attributes(
         covered_mm2=analysis.confluence * analysis.field_area_mm2,
         volume_ml=volume_ml,
         exclude_border=exclude_border,
+        hologram_agreement=analysis.hologram_agreement,
     )
 
 
@@ -183,6 +189,7 @@ def batch_attributes(
         dry_mass_pg_p90=wmean("dry_mass_pg_p90"),
         dry_mass_cv=wmean("dry_mass_cv"),
         clustered_fraction=_pooled_clusters(frames, covered),
+        hologram_agreement=_worst_agreement(frames),
     )
 
 
@@ -194,6 +201,12 @@ def _pooled_clusters(frames: Sequence[QCAttributes], covered_mm2: float) -> floa
     return sum(parts) / covered_mm2 if covered_mm2 > 0 else 0.0
 
 
+def _worst_agreement(frames: Sequence[QCAttributes]) -> float:
+    """The lowest hologram agreement of the frames that have one (NaN if none has)."""
+    known = [f.hologram_agreement for f in frames if not math.isnan(f.hologram_agreement)]
+    return min(known) if known else _NAN
+
+
 def _attributes(
     cells: pd.DataFrame,
     *,
@@ -202,6 +215,7 @@ def _attributes(
     covered_mm2: float,
     volume_ml: float | None,
     exclude_border: bool,
+    hologram_agreement: float = _NAN,
 ) -> QCAttributes:
     alive = cells["alive"].to_numpy(bool)
     n_cells, n_live = len(cells), int(alive.sum())
@@ -236,4 +250,5 @@ def _attributes(
         dry_mass_pg_p90=float(p90),
         dry_mass_cv=cv,
         clustered_fraction=clustered,
+        hologram_agreement=hologram_agreement,
     )

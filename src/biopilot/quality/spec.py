@@ -29,7 +29,11 @@ class Spec(StrictModel):
     95 % Wilson interval of the count is used instead (a value whose interval crosses a
     limit cannot be decided from the cells seen). A batch whose segmented area lies for more
     than ``max_clustered_fraction`` in clumps too large to be one cell needs review: its
-    counts are not trustworthy (dilute the sample and image it again).
+    counts are not trustworthy (dilute the sample and image it again). A batch with a frame
+    whose phase reproduces less than ``min_hologram_agreement`` of its hologram's fringes
+    needs review: that reconstruction is not the sample, whatever its cells say (0.2 lies
+    between the -0.9 to -0.5 of CellNet's failures and the 0.53 and more of its usable
+    frames, :mod:`biopilot.imaging.agreement`).
     """
 
     product: str = Field(min_length=1)
@@ -37,6 +41,7 @@ class Spec(StrictModel):
     min_cells_counted: int = Field(default=200, ge=1)
     review_margin: float = Field(default=0.05, ge=0.0, le=0.5)
     max_clustered_fraction: float = Field(default=0.05, ge=0.0, le=1.0)
+    min_hologram_agreement: float = Field(default=0.2, ge=-1.0, le=1.0)
     viability_min: float | None = Field(default=None, ge=0.0, le=1.0)
     viable_cells_per_cm2_min: float | None = Field(default=None, ge=0.0)
     viable_cells_per_cm2_max: float | None = Field(default=None, gt=0.0)
@@ -103,8 +108,9 @@ def evaluate(spec: Spec, qc: QCAttributes) -> Decision:
 
     Each limited attribute fails when outside its limits, needs review when it was not
     measured or passes too close to a limit (see :class:`Spec`), and passes otherwise. The
-    batch needs review when fewer than ``min_cells_counted`` cells were seen or too much of
-    its cell area is in unsplit clumps (``max_clustered_fraction``). The
+    batch needs review when fewer than ``min_cells_counted`` cells were seen, too much of
+    its cell area is in unsplit clumps (``max_clustered_fraction``) or a frame's phase does
+    not explain its hologram (``min_hologram_agreement``). The
     disposition is fail if any check fails, else review if any needs review, else pass.
 
     Parameters
@@ -153,6 +159,20 @@ def evaluate(spec: Spec, qc: QCAttributes) -> Decision:
                 "review",
                 f"{clustered:.0%} of the cell area is in clumps too large to be single cells "
                 f"(> {spec.max_clustered_fraction:.0%}): counts unreliable, dilute and re-image",
+            )
+        )
+    agreement = qc.hologram_agreement
+    if not math.isnan(agreement) and agreement < spec.min_hologram_agreement:
+        checks.append(
+            Check(
+                "hologram_agreement",
+                agreement,
+                spec.min_hologram_agreement,
+                None,
+                "review",
+                f"a frame's phase reproduces {agreement:.2f} of its hologram's fringes "
+                f"(< {spec.min_hologram_agreement:.2f}): that reconstruction is not the sample; "
+                "check the optics metadata; dilute a dense sample and re-image",
             )
         )
     order: dict[Disposition, int] = {"fail": 0, "review": 1, "pass": 2}

@@ -139,7 +139,9 @@ function renderQc(q) {
     const values = a.n_cells !== undefined
       ? `${a.n_cells} cells · viability ${fmt(a.viability)} · confluence ${fmt(a.confluence)}` +
         (a.clustered_fraction > 0  // area the segmentation could not split into cells
-          ? ` · ${(100 * a.clustered_fraction).toFixed(0)} % in unsplit clumps` : "")
+          ? ` · ${(100 * a.clustered_fraction).toFixed(0)} % in unsplit clumps` : "") +
+        (typeof a.hologram_agreement === "number"  // share of the hologram the phase explains
+          ? ` · hologram agreement ${fmt(a.hologram_agreement)}` : "")
       : Object.entries(r.body).filter(([k]) => k !== "assay")
         .map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : fmt(v)}`).join(" · ");
     const overlay = el("td", {});
