@@ -119,6 +119,7 @@ def main() -> None:
                     "phase": name,
                     **row,
                     **res.reconstruction.get("two_wavelengths", {}),
+                    "agreement": res.hologram_agreement,
                     "time_s": res.timings_s["total"],
                     **{k: round(v, 2) for k, v in res.timings_s.items() if k != "total"},
                     "sim_s": t_sim,

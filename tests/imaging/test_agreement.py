@@ -45,3 +45,16 @@ def test_bad_maps_are_refused(frame):
     bad[3, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         _agree(frame, bad)
+
+
+def test_a_large_frame_is_scored_on_tiles_like_the_whole_field(monkeypatch):
+    import biopilot.imaging.agreement as agreement
+
+    optics = OpticalSetup(wavelength_nm=450, pixel_um=1.12, z_mm=1.0, shape_px=(960, 1100))
+    big = simulate_frame(optics, SceneSpec(scenario="stem_cell", confluence=0.5), rng=8)
+    blurred = ndi.gaussian_filter(big.phase_rad, 2.0)
+    tiled = [_agree(big, p) for p in (big.phase_rad, blurred)]
+    monkeypatch.setattr(agreement, "_TILE_PX", 10_000)  # the whole field at once
+    whole = [_agree(big, p) for p in (big.phase_rad, blurred)]
+    assert tiled[0] > 0.9 and tiled[1] < tiled[0] - 0.3
+    assert tiled == pytest.approx(whole, abs=0.1)  # one central tile of 384 px here

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import fft as sfft
 from scipy import ndimage as ndi
 
 __all__ = [
@@ -141,10 +142,13 @@ def tilt_shift(
         return f.astype(np.complex64, copy=False)
     sx = z_mm * 1e3 * np.tan(tx * 1e-3) / pixel_um  # px along columns
     sy = z_mm * 1e3 * np.tan(ty * 1e-3) / pixel_um
-    ky = np.fft.fftfreq(f.shape[0])[:, None]
-    kx = np.fft.fftfreq(f.shape[1])[None, :]
-    ramp = np.exp(2j * np.pi * (ky * sy + kx * sx)).astype(np.complex64)
-    return np.fft.ifft2(np.fft.fft2(f) * ramp).astype(np.complex64)
+    # The ramp is separable: the outer product of two 1-D ramps, not a 2-D exponential.
+    ry = np.exp(2j * np.pi * sy * np.fft.fftfreq(f.shape[0])).astype(np.complex64)
+    rx = np.exp(2j * np.pi * sx * np.fft.fftfreq(f.shape[1])).astype(np.complex64)
+    spec = sfft.fft2(f.astype(np.complex64, copy=False), workers=-1)
+    spec *= ry[:, None]
+    spec *= rx[None, :]
+    return sfft.ifft2(spec, overwrite_x=True, workers=-1).astype(np.complex64, copy=False)
 
 
 def to_device(arr: NDArray[Any], device: str) -> Any:
