@@ -33,7 +33,7 @@ ALARMS = ("ph.HI", "do_pct.LO")
 BY_ROLE: dict[str, DemoUser] = {d.role.value: d for d in DEMO_USERS}
 #: One imaged frame's QC attributes (1000 cells, 93 % viable).
 QC_FRAME = QCAttributes(1, 1000, 930, 10.0, 9300.0, float("nan"), 0.93, 0.3, 0.1, 200.0, 190.0,
-                        120.0, 300.0, 0.3, clustered_fraction=0.02)
+                        120.0, 300.0, 0.3, clustered_fraction=0.02, hologram_agreement=0.91)
 OVERLAY_RECORD = 2  # the record id of the QC result that carries a hologram overlay
 
 

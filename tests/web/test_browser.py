@@ -154,7 +154,8 @@ def test_unit_panels_show_estimates_mspc_controller_and_qc(
     assert "feed_bolus_l" in page.text_content("#controller-rec")
     page.wait_for_selector("#qc tr[data-record='2'] img.overlay")
     page.wait_for_selector("#qc-note:has-text('Disposition: pass')")
-    assert "2 % in unsplit clumps" in page.text_content("#qc tr[data-record='2']")
+    qc_row = page.text_content("#qc tr[data-record='2']")
+    assert "2 % in unsplit clumps" in qc_row and "hologram agreement 0.9100" in qc_row
     width = 0
     for _ in range(100):  # the CSP forbids wait_for_function's eval: poll the image instead
         width = page.evaluate("document.querySelector('#qc img.overlay').naturalWidth")
