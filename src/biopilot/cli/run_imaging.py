@@ -46,7 +46,8 @@ def image_harvest_samples(historian: Historian, batch_ids: dict[str, int]) -> li
         rid = record_qc(historian, batch_id, qc, author=IMAGER,
                         source=f"{unit}-harvest hologram", extra=extra)
         rows.append({"unit": unit, "record_id": rid, "cells": res.n_cells,
-                     "viability (imaging)": qc.viability, "viability (at-line)": measured})
+                     "viability (imaging)": qc.viability, "viability (at-line)": measured,
+                     "hologram agreement": res.hologram_agreement})
     return rows
 
 
