@@ -2,7 +2,7 @@
 
 A reconstruction can be wrong in ways its own output does not show: a network shown a
 sample unlike its training frames (the shipped CellNet on dense suspensions of thick cells
-gives smooth, plausible and wrong phase), a distance off, thick cells a turn off. The
+gives smooth, plausible and wrong phase), a distance off, a forgotten tilt. The
 hologram itself is the referee: propagate the phase object ``exp(i phi)`` to the sensor
 (:func:`biopilot.models.optics.propagate`, the same light as the twin) and compare its
 amplitude ``|P_z exp(i phi)|`` with the recorded one, ``sqrt`` of the hologram divided by its
@@ -13,6 +13,11 @@ illumination. The agreement is one minus the misfit's energy over the fringes' e
 On 24 frames apart from the benchmark (seed 97, 768 px, session 11) the true phase scored
 0.98-1.00, CellNet's 0.63-0.94 wherever its cells were usable (F1 0.50-0.96) and -0.87 to
 -0.54 on the eight dense suspensions where it fails (F1 below 0.1).
+
+A necessary check, not a sufficient one: ``exp(i phi)`` cannot see whole turns, so a phase
+whole turns off on thick cells scores as well as the right one. Iterative retrieval, fitted
+to the hologram itself, scored 0.18-0.91 on those dense suspensions with its unwrapped phase
+3.4-6.9 rad off and F1 near 0.
 """
 
 from __future__ import annotations
