@@ -134,3 +134,22 @@ def test_analyze_fails_a_frame_whose_acquisition_time_is_malformed(report, tmp_p
     assert res.exit_code == 1
     failed = json.loads(res.stdout)["failed"]
     assert "acquired_utc must be an ISO 8601 time" in failed[0]["error"]
+
+
+def test_growth_leaves_out_a_frame_whose_phase_does_not_explain_its_hologram(tmp_path):
+    frames = [{"file": f"f{k}.tiff", "viable_cells_per_cm2": 1e4 * 2**k,
+               "confluence": 0.05 * 2**k, "hologram_agreement": 0.9} for k in range(5)]
+    frames[2] |= {"viable_cells_per_cm2": 1e3, "confluence": 0.01, "hologram_agreement": -0.6}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"frames": frames}), encoding="utf-8")
+    res = runner.invoke(app, ["qc", "growth", str(path), "--every-h", "10", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "f2.tiff left out" in _said(res)
+    out = json.loads(res.stdout)
+    assert out["frames"] == 4 and out["left_out"] == ["f2.tiff"]
+    assert out["doubling_h"] == pytest.approx(10.0, rel=0.05)  # the wild frame did not bend it
+    for f in frames:
+        f["hologram_agreement"] = -0.5
+    path.write_text(json.dumps({"frames": frames}), encoding="utf-8")
+    res = runner.invoke(app, ["qc", "growth", str(path), "--every-h", "10"])
+    assert res.exit_code == 2 and "nothing to fit" in _said(res)

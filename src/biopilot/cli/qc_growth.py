@@ -88,6 +88,7 @@ def growth(
 
     frames = _read_report(report)
     t = _times(frames, every_h, times)
+    frames, t, left_out = _explained(frames, t)
     density = [f.get("viable_cells_per_cm2") for f in frames]
     confluence = [f.get("confluence") for f in frames]
     dens, conf = _numbers(density), _numbers(confluence)
@@ -103,7 +104,8 @@ def growth(
     lo, hi = dens_fit.doubling_ci95_h
     when = conf_fit.time_to(passage)
     summary = {
-        "frames": len(frames), "doubling_h": dens_fit.doubling_h, "doubling_ci95_h": [lo, hi],
+        "frames": len(frames), "left_out": left_out,
+        "doubling_h": dens_fit.doubling_h, "doubling_ci95_h": [lo, hi],
         "plateau_confluence": conf_fit.capacity, "passage_confluence": passage,
         "hours_to_passage": when,
         "density_fit": dens_fit.as_dict(), "confluence_fit": conf_fit.as_dict(),
@@ -126,6 +128,33 @@ def growth(
         + ("" if capacity is not None else
            "; the plateau was fitted: before the curve bends give the line's with --capacity")
     )
+
+
+def _explained(
+    frames: list[dict[str, Any]], t: list[float]
+) -> tuple[list[dict[str, Any]], list[float], list[str]]:
+    """Leave out, with a warning, frames whose phase does not explain their hologram.
+
+    Such a frame's counts are not the sample's (``min_hologram_agreement`` of the release
+    specification, see :mod:`biopilot.imaging.agreement`); one wild point would bend the fit.
+    """
+    from biopilot.quality import Spec
+
+    limit = Spec.model_fields["min_hologram_agreement"].default
+    kept, hours, left_out = [], [], []
+    for k, (f, h) in enumerate(zip(frames, t, strict=True)):
+        score = f.get("hologram_agreement")
+        if isinstance(score, int | float) and score < limit:
+            name = f.get("file", f"frame {k}")
+            left_out.append(name)
+            typer.echo(f"warning: {name} left out: its phase reproduces {score:.2f} of its "
+                       f"hologram (< {limit:.2f}), so its counts are not the sample's", err=True)
+        else:
+            kept.append(f)
+            hours.append(h)
+    if not kept:
+        fail("no frame's phase explains its hologram: nothing to fit")
+    return kept, hours, left_out
 
 
 def _read_report(report: Path) -> list[dict[str, Any]]:
