@@ -203,7 +203,7 @@ def test_segment_maps_equals_a_plain_marker_watershed(dense_frame):
     markers, n_markers = ndi.label(mask & (maps.core >= 0.4))
     plain = watershed(-maps.core, markers, mask=mask)
     ours = segment_maps(maps.foreground, maps.core, pixel_um=f.optics.pixel_um, workers=2,
-                        min_area_um2=1e-9)
+                        min_area_um2=1e-9, h_core=0.0)
     both = mask & (plain > 0)
     assert not (both & (ours == 0)).any()
     pairs, counts = np.unique(np.stack([plain[both], ours[both]]), axis=1, return_counts=True)

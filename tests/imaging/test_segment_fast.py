@@ -11,6 +11,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from biopilot.imaging.flood import _levels_state, flood_levels, pieces_state, quantiser
+from biopilot.imaging.label_stats import label_saddles
 from biopilot.imaging.seeds import flood_pieces, piece_marks, renumber, split_seeds
 from biopilot.imaging.segment import _SEAM_UM, _merge_shallow, segment_maps
 
@@ -59,7 +60,7 @@ def _plain_flood_levels(
 
 
 def _plain_segment_maps(
-    fg: np.ndarray, core: np.ndarray, pixel_um: float, workers: int, h_core: float = 0.0,
+    fg: np.ndarray, core: np.ndarray, pixel_um: float, workers: int, h_core: float = 0.05,
     min_area_um2: float = 35.0,
 ) -> np.ndarray:
     """segment_maps before its passes were fused: thresholds, erosion, np.where, bincount."""
@@ -227,8 +228,9 @@ def test_a_region_cut_off_in_its_band_becomes_cells_numbered_as_before() -> None
     owner = np.where(crowded, 0, first).astype(np.int32)
     missed = flood_pieces(core, markers, pieces, crowded, owner, core_range, 2, 10)[1]
     assert missed > 0
-    ours = segment_maps(fg, core, pixel_um=pixel_um, workers=2, min_area_um2=0.0)
-    assert np.array_equal(ours, _plain_segment_maps(fg, core, pixel_um, 2, min_area_um2=0.0))
+    kw = {"min_area_um2": 0.0, "h_core": 0.0}  # (h 0.05 would merge the flat legs)
+    ours = segment_maps(fg, core, pixel_um=pixel_um, workers=2, **kw)
+    assert np.array_equal(ours, _plain_segment_maps(fg, core, pixel_um, 2, **kw))
     assert ours.max() == n_markers + 5  # 2 legs and 3 blobs
 
 
@@ -273,3 +275,33 @@ def test_non_finite_maps_are_refused() -> None:
     bad[60, 1] = np.inf
     with pytest.raises(ValueError, match="core map must be finite"):
         segment_maps(fg, bad, pixel_um=1.0)
+
+
+def _plain_saddles(labels: np.ndarray, height: np.ndarray, n: int) -> tuple[np.ndarray, dict]:
+    """label_saddles as NumPy: np.maximum.at, shifted comparisons, a dict of max saddles."""
+    peak = np.zeros(n + 1, np.float32)
+    np.maximum.at(peak, labels.ravel(), height.ravel())
+    best: dict[tuple[int, int], float] = {}
+    for la, lb, ha, hb in ((labels[:, :-1], labels[:, 1:], height[:, :-1], height[:, 1:]),
+                           (labels[:-1], labels[1:], height[:-1], height[1:])):
+        edge = (la != lb) & (la > 0) & (lb > 0)
+        for a, b, s in zip(la[edge], lb[edge], np.minimum(ha[edge], hb[edge]), strict=True):
+            key = (int(min(a, b)), int(max(a, b)))
+            best[key] = max(best.get(key, -np.inf), float(s))
+    return peak, best
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_label_saddles_equal_the_plain_formulation(seed: int) -> None:
+    fg, core = _scene(seed)
+    labels = segment_maps(fg, core, pixel_um=1.0, h_core=0.0, min_area_um2=0.0)
+    n = int(labels.max())
+    peak, lo, hi, saddle = label_saddles(labels, core, n)
+    want_peak, want = _plain_saddles(labels, core, n)
+    got: dict[tuple[int, int], float] = {}
+    for a, b, s in zip(lo, hi, saddle, strict=True):
+        assert a < b
+        got[(int(a), int(b))] = max(got.get((int(a), int(b)), -np.inf), float(s))
+    assert np.array_equal(peak[1:], want_peak[1:])  # (label 0, the background: not a cell)
+    assert got == want and len(want) > 50
+    assert lo.size < sum(1 for _ in want) * 20  # runs along a row are one edge
