@@ -16,8 +16,8 @@ On 24 frames apart from the benchmark (seed 97, 768 px, session 11) the true pha
 
 A necessary check, not a sufficient one: ``exp(i phi)`` cannot see whole turns, so a phase
 whole turns off on thick cells scores as well as the right one. Iterative retrieval, fitted
-to the hologram itself, scored 0.18-0.91 on those dense suspensions with its unwrapped phase
-3.4-6.9 rad off and F1 near 0.
+to the hologram itself, scored 0.18-0.85 on the six dense suspensions with its unwrapped phase
+3.6-6.9 rad off and F1 near 0.
 """
 
 from __future__ import annotations
