@@ -12,7 +12,7 @@ illumination. The agreement is one minus the misfit's energy over the fringes' e
 
 On 24 frames apart from the benchmark (seed 97, 768 px, session 11) the true phase scored
 0.98-1.00, CellNet's 0.63-0.94 wherever its cells were usable (F1 0.50-0.96) and -0.87 to
--0.54 on the eight dense suspensions where it fails (F1 below 0.1).
+-0.54 on the six dense suspensions where it fails (F1 below 0.1).
 
 A necessary check, not a sufficient one: ``exp(i phi)`` cannot see whole turns, so a phase
 whole turns off on thick cells scores as well as the right one. Iterative retrieval, fitted
