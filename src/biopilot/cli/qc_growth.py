@@ -138,9 +138,9 @@ def _explained(
     Such a frame's counts are not the sample's (``min_hologram_agreement`` of the release
     specification, see :mod:`biopilot.imaging.agreement`); one wild point would bend the fit.
     """
-    from biopilot.quality import Spec
+    from biopilot.cli.qc_warnings import spec_default
 
-    limit = Spec.model_fields["min_hologram_agreement"].default
+    limit = spec_default("min_hologram_agreement")
     kept, hours, left_out = [], [], []
     for k, (f, h) in enumerate(zip(frames, t, strict=True)):
         score = f.get("hologram_agreement")

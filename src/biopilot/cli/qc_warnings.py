@@ -7,13 +7,17 @@ from typing import Any
 import typer
 
 
-def warn_unreliable(results: list[dict[str, Any]]) -> None:
-    """One line on stderr per frame that release would send to review, and why."""
+def spec_default(name: str) -> float:
+    """A release specification's default limit: what release would judge a frame by."""
     from biopilot.quality import Spec
 
-    limits = Spec.model_fields  # what release would judge
-    clumps = limits["max_clustered_fraction"].default
-    agree = limits["min_hologram_agreement"].default
+    return float(Spec.model_fields[name].default)
+
+
+def warn_unreliable(results: list[dict[str, Any]]) -> None:
+    """One line on stderr per frame that release would send to review, and why."""
+    clumps = spec_default("max_clustered_fraction")
+    agree = spec_default("min_hologram_agreement")
     for r in results:
         share = r.get("clustered_fraction") or 0.0
         if share > clumps:
