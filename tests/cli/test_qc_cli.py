@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from biopilot.cli.main import app
 from biopilot.store import Historian
+from biopilot.store.audit import AuditTrail
 
 runner = CliRunner()
 
@@ -141,6 +142,27 @@ def test_analyze_files_qc_records_and_release_decides(frames, tmp_path):
     assert decision["disposition"] in {"review", "fail"}
     assert any("too few cells" in r for r in decision["reasons"])
     assert len(Historian(db).read_records(h.batch("B1").id, "release")) == 1
+    res = runner.invoke(app, ["qc", "release", "B1", "--spec", str(spec), "--db", str(db),
+                              "--reason", "re-judged", "--json"])
+    assert res.exit_code == 0, res.output
+    last = AuditTrail(Historian(db)).entries()[-1]
+    assert (last.seq, last.action, last.object_id) == (json.loads(res.stdout)["audit_seq"],
+                                                       "qc_disposition", "B1")
+    assert last.old_value == {"disposition": decision["disposition"]} and last.reason == "re-judged"
+
+
+def test_analyze_checks_the_store_and_batch_before_any_frame(frames, tmp_path):
+    _, rows = frames
+    db = tmp_path / "line.db"
+    cells = tmp_path / "cells.csv"
+    args = ["qc", "analyze", rows[1]["file"], "--db", str(db), "--batch", "NOPE",
+            "--cells-csv", str(cells)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "no historian" in res.output and not db.exists()
+    Historian(db).close()
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "biopilot batch start NOPE" in " ".join(res.output.split())
+    assert not cells.exists()  # refused before the analysis, not after it
 
 
 def test_release_with_a_bad_spec_names_the_field(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import math
 from collections.abc import Iterator
@@ -95,6 +96,14 @@ def progress(enabled: bool = True) -> Iterator[Progress]:
     )
     with bar:
         yield bar
+
+
+def current_user() -> str:
+    """The logged-in user's name, for the audit trail ("unknown" where the OS has none)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def resolve_batch(ref: str) -> int | str:

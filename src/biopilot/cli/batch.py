@@ -1,8 +1,9 @@
-"""CLI: list, show, export and report batches kept in the historian."""
+"""CLI: start, end, list, show, export and report batches kept in the historian."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -10,6 +11,7 @@ import typer
 from biopilot.cli._common import (
     JSON_OPTION,
     console,
+    current_user,
     fail,
     open_store,
     print_json,
@@ -21,7 +23,7 @@ from biopilot.store import StoreError
 DB_OPTION = typer.Option(Path("line.db"), "--db", help="Historian (SQLite file or URL).")
 
 batches_app = typer.Typer(help="Batches kept in the historian.", no_args_is_help=True)
-batch_app = typer.Typer(help="One batch: show or export it.", no_args_is_help=True)
+batch_app = typer.Typer(help="One batch: start, end, show or export it.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -47,6 +49,85 @@ def list_batches(db: Path = DB_OPTION, json_out: bool = JSON_OPTION) -> None:
         console.print(f"No batches in {db}.")
         return
     print_table(f"Batches in {db}", rows)
+
+
+@batch_app.command("start")
+def start(
+    code: str = typer.Argument(..., help="New batch code (e.g. a patient's lot, 'CT-0042')."),
+    product: str = typer.Option(..., "--product", help="Product made (created if new)."),
+    unit: str = typer.Option("INC-01", "--unit", help="Unit it runs on (created if new)."),
+    kind: str = typer.Option("imaging incubator", "--kind", help="Kind of a new unit."),
+    site: str = typer.Option("site", "--site", help="Site of a new unit."),
+    area: str = typer.Option("cell culture", "--area", help="Area of a new unit."),
+    reason: str = typer.Option("batch start", "--reason", help="Why, for the audit trail."),
+    author: str | None = typer.Option(None, "--author", help="Who starts it (default: you)."),
+    db: Path = DB_OPTION,
+    create: bool = typer.Option(False, "--create", help="Create the store if it is missing."),
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """Start a batch by hand (a cell culture imaged, with no line to record it); audited.
+
+    Then `qc analyze --db DB --batch CODE` files QC results to it and `qc release` judges it.
+    """
+    from biopilot.store.audit import AuditTrail
+
+    who = author or current_user()
+    with open_store(db, create=create) as h:
+        try:
+            if unit not in h.unit_names():
+                h.ensure_unit(site, area, unit, kind=kind)
+            h.ensure_product(product)
+            bid = h.start_batch(code, unit, product, None, datetime.now(UTC), {"operator": who})
+            AuditTrail(h).record(
+                who,
+                "batch_start",
+                "batch",
+                code,
+                reason=reason,
+                new={"id": bid, "unit": unit, "product": product},
+            )
+            info = h.batch(bid)
+        except (StoreError, ValueError) as err:
+            fail(str(err))
+    if json_out:
+        print_json(info.as_dict())
+    else:
+        console.print(f"started batch {code} (id {bid}) of {product} on {unit} in {db}")
+
+
+@batch_app.command("end")
+def end(
+    batch: str = typer.Argument(..., help="Batch id or code."),
+    status: str = typer.Option("complete", "--status", help="complete, stopped or aborted."),
+    reason: str = typer.Option("batch end", "--reason", help="Why, for the audit trail."),
+    author: str | None = typer.Option(None, "--author", help="Who ends it (default: you)."),
+    db: Path = DB_OPTION,
+    json_out: bool = JSON_OPTION,
+) -> None:
+    """End a running batch (complete, stopped or aborted); audited."""
+    from biopilot.store.audit import AuditTrail
+
+    who = author or current_user()
+    with open_store(db) as h:
+        try:
+            info = h.batch(resolve_batch(batch))
+            h.end_batch(info.id, datetime.now(UTC), status)
+            AuditTrail(h).record(
+                who,
+                "batch_end",
+                "batch",
+                info.code,
+                reason=reason,
+                old={"status": info.status},
+                new={"status": status},
+            )
+            info = h.batch(info.id)
+        except (StoreError, ValueError) as err:
+            fail(str(err))
+    if json_out:
+        print_json(info.as_dict())
+    else:
+        console.print(f"ended batch {info.code}: {info.status}")
 
 
 @batch_app.command("show")

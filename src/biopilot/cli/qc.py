@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 from pathlib import Path
@@ -10,7 +9,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import typer
 
-from biopilot.cli._common import JSON_OPTION, fail, print_json, print_table, progress
+from biopilot.cli._common import (
+    JSON_OPTION,
+    current_user,
+    fail,
+    open_store,
+    print_json,
+    print_table,
+    progress,
+    resolve_batch,
+)
 from biopilot.cli.qc_warnings import warn_unreliable
 from biopilot.config import ConfigError
 
@@ -148,7 +156,7 @@ def analyze(
         fail(f"--second needs one file per hologram: {len(second)} for {len(files)}")
     if second and refine == 0:
         fail("--second combines two phase fits: give --refine N (30 for a start)")
-    historian = _historian(db) if db else None
+    historian = _batch_store(db, batch) if db and batch else None
     results: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
     tables = []
@@ -184,9 +192,9 @@ def analyze(
                 if historian is not None and batch is not None:
                     row["record_id"] = record_qc(
                         historian,
-                        _batch_key(batch),
+                        resolve_batch(batch),
                         qc,
-                        author=author or _user(),
+                        author=author or current_user(),
                         source=path.name,
                         extra={"z_mm": res.z_mm, "timings_s": res.timings_s,
                                **res.reconstruction},
@@ -230,19 +238,29 @@ def release(
     spec: Path = typer.Option(..., "--spec", help="Specification YAML."),
     db: str = typer.Option(..., "--db", help="Historian (SQLite path or URL)."),
     author: str | None = typer.Option(None, "--author", help="Who asks for the disposition."),
+    reason: str = typer.Option("QC disposition on the specification", "--reason",
+                               help="Why, for the audit trail."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Judge a batch on its QC results against a specification and record the disposition."""
-    from biopilot.quality import load_spec, release_batch
+    """Judge a batch on its QC results against a specification and record the disposition.
 
+    The disposition is a ``release`` record of the batch and an audit-trail entry; QA's
+    e-signed release (the cockpit) comes after it.
+    """
+    from biopilot.quality import audit_disposition, load_spec, release_batch
+
+    who = author or current_user()
     try:
         specification = load_spec(spec)
+        store = open_store(db)
         decision, qc, record_id = release_batch(
-            _historian(db), _batch_key(batch), specification, author=author or _user()
+            store, resolve_batch(batch), specification, author=who
         )
+        entry = audit_disposition(store, resolve_batch(batch), record_id, author=who, reason=reason)
     except (ConfigError, ValueError, KeyError) as err:
         fail(str(err))
-    out = {"batch": batch, "record_id": record_id, **decision.as_dict(), "attributes": qc.as_dict()}
+    out = {"batch": batch, "record_id": record_id, "audit_seq": entry.seq, **decision.as_dict(),
+           "attributes": qc.as_dict()}
     if as_json:
         print_json(out)
         return
@@ -407,18 +425,13 @@ def _parse_size(size: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def _batch_key(batch: str) -> int | str:
-    return int(batch) if batch.isdigit() else batch
+def _batch_store(db: str, batch: str) -> Any:
+    """The store, once ``batch`` is known in it: checked before any frame is analysed."""
+    from biopilot.store import StoreError
 
-
-def _historian(db: str) -> Any:
-    from biopilot.store import Historian
-
-    return Historian(db)
-
-
-def _user() -> str:
+    historian = open_store(db)
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+        historian.batch(resolve_batch(batch))
+    except StoreError as err:
+        fail(f"{err}: start it first: biopilot batch start {batch} --product NAME --db {db}")
+    return historian

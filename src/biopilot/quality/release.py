@@ -7,9 +7,16 @@ from typing import Any
 from biopilot.quality.attributes import QCAttributes, batch_attributes
 from biopilot.quality.spec import Decision, Spec, evaluate
 from biopilot.store import Historian
-from biopilot.store.audit import AuditTrail
+from biopilot.store.audit import AuditEntry, AuditTrail
 
-__all__ = ["QC_KIND", "RELEASE_KIND", "batch_qc", "record_qc", "release_batch"]
+__all__ = [
+    "QC_KIND",
+    "RELEASE_KIND",
+    "audit_disposition",
+    "batch_qc",
+    "record_qc",
+    "release_batch",
+]
 
 QC_KIND = "qc_result"
 RELEASE_KIND = "release"
@@ -132,3 +139,30 @@ def release_batch(
     }
     record_id = historian.add_record(info.id, RELEASE_KIND, body, author)
     return decision, qc, record_id
+
+
+def audit_disposition(
+    historian: Historian,
+    batch: int | str,
+    record_id: int,
+    *,
+    author: str,
+    reason: str,
+    trail: AuditTrail | None = None,
+) -> AuditEntry:
+    """Audit the disposition filed as ``release`` record ``record_id``, with the one it replaces.
+
+    ``trail`` is the audit trail to append to (default: the historian's own).
+    """
+    info = historian.batch(batch)
+    filed = [r for r in historian.read_records(info.id, RELEASE_KIND) if "disposition" in r.body]
+    at = next((k for k, r in enumerate(filed) if r.id == record_id), None)
+    if at is None:
+        raise ValueError(f"batch {info.code!r} has no disposition record {record_id}")
+    new = filed[at]  # the records come in time order: the one before it is what it replaces
+    old = {"disposition": filed[at - 1].body["disposition"]} if at else None
+    body = {"record_id": record_id, "disposition": new.body["disposition"],
+            "reasons": new.body.get("reasons", [])}
+    return (trail or AuditTrail(historian)).record(
+        author, "qc_disposition", "batch", info.code, reason=reason, old=old, new=body
+    )

@@ -107,6 +107,11 @@ class Historian(SampleStore, SpectrumStore, JournalStore):
                 )
             return int(row.id)
 
+    def unit_names(self) -> list[str]:
+        """Return the names of every unit in the store, sorted."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(s.unit.c.name).order_by(s.unit.c.name)).scalars())
+
     def ensure_product(self, name: str) -> int:
         """Return the id of product ``name``, creating it if new."""
         with self.engine.begin() as conn:

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
-from biopilot.quality import Spec, release_batch
+from biopilot.quality import Spec, audit_disposition, release_batch
 from biopilot.store import Historian, RecordInfo
 from biopilot.store.permissions import Action, User
 from biopilot.store.signatures import DISPOSITION_KIND, QC_RESULT_KIND
@@ -86,7 +86,6 @@ def disposition(
     """
     h = ctx.historian
     info = h.batch(batch_ref(ref))
-    before = [r for r in h.read_records(info.id, DISPOSITION_KIND) if "disposition" in r.body]
     if body.disposition is None:
         if body.reasons:
             raise ValueError("reasons: give them with a disposition decided by hand")
@@ -109,8 +108,6 @@ def disposition(
         record = {"batch_code": info.code, "disposition": verdict, "reasons": reasons,
                   "decided_by": "hand", "qc_results": n_results}
         rid = h.add_record(info.id, DISPOSITION_KIND, record, user.username, ctx.audit.clock())
-    old = {"disposition": before[-1].body["disposition"]} if before else None
-    entry = ctx.audit.record(user.username, "qc_disposition", "batch", info.code,
-                             reason=body.reason, old=old,
-                             new={"record_id": rid, "disposition": verdict, "reasons": reasons})
+    entry = audit_disposition(h, info.id, rid, author=user.username, reason=body.reason,
+                              trail=ctx.audit)
     return {"record_id": rid, "disposition": verdict, "reasons": reasons, "audit_seq": entry.seq}
