@@ -72,3 +72,10 @@ def test_release_without_qc_results_is_refused(store):
         release_batch(store, "B-001", Spec(product="cells"), author="qp")
     with pytest.raises(UnknownBatchError):
         release_batch(store, "B-404", Spec(product="cells"), author="qp")
+
+
+def test_a_specification_of_another_product_is_refused_and_nothing_is_filed(store):
+    record_qc(store, "B-001", FRAME, author="qa", source="a.tiff")
+    with pytest.raises(ValueError, match=r"specification is for 'mAb-1'.*makes 'cells'"):
+        release_batch(store, "B-001", Spec(product="mAb-1"), author="qp")
+    assert store.read_records(store.batch("B-001").id, "release") == []

@@ -122,11 +122,14 @@ def release_batch(
     Raises
     ------
     ValueError
-        If the batch has no QC results.
+        If the specification is another product's, or the batch has no QC results.
     biopilot.store.UnknownBatchError
         If the batch is not in the store.
     """
     info = historian.batch(batch)
+    if spec.product != info.product:  # a batch is judged on its own product's specification
+        raise ValueError(f"the specification is for {spec.product!r}, but batch {info.code!r} "
+                         f"makes {info.product!r}")
     qc = batch_qc(historian, info.id)
     decision = evaluate(spec, qc)
     n_results = len(historian.read_records(info.id, QC_KIND))
