@@ -91,6 +91,22 @@ def test_analyze_reports_cells_and_continues_past_a_bad_file(frames, tmp_path):
     assert len(cells) == frame["n_cells"] and "dry_mass_pg" in cells
 
 
+def test_analyze_prints_a_table_in_per_cent_with_the_file_names(frames, tmp_path):
+    out, rows = frames
+    z = json.loads((out / "bench_3_001_truth.json").read_text())["z_mm"]
+    report = tmp_path / "qc.json"
+    res = runner.invoke(app, ["qc", "analyze", rows[1]["file"], "--z", str(z),
+                              "--json", str(report)])
+    assert res.exit_code == 0, res.output
+    frame = json.loads(report.read_text())["frames"][0]
+    line = next(ln for ln in res.stdout.splitlines() if "bench_3_001" in ln)
+    assert str(out) not in line  # the name, not the whole path
+    cells = [c.strip() for c in line.split("\u2502")[1:-1]]
+    assert cells[1] == f"{frame['n_cells']:,d}"
+    assert cells[2] == f"{100 * frame['viability']:.1f}"
+    assert cells[3] == f"{100 * frame['confluence']:.1f}"
+
+
 def test_analyze_needs_optics_metadata(tmp_path):
     import numpy as np
 

@@ -19,7 +19,7 @@ from biopilot.cli._common import (
     progress,
     resolve_batch,
 )
-from biopilot.cli.qc_warnings import warn_unreliable
+from biopilot.cli.qc_report import print_frames, warn_unreliable
 from biopilot.config import ConfigError
 
 if TYPE_CHECKING:
@@ -214,17 +214,7 @@ def analyze(
     else:
         if json_out:
             Path(json_out).write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-        cols = [
-            "file",
-            "n_cells",
-            "viability",
-            "confluence",
-            "differentiated_fraction",
-            "viable_cells_per_cm2",
-            "z_mm",
-            "hologram_agreement",
-        ]
-        print_table("QC per frame", results, cols)
+        print_frames(results)
         warn_unreliable(results)
         for f in failed:
             typer.echo(f"failed: {f['file']}: {f['error']}", err=True)

@@ -138,7 +138,7 @@ def _explained(
     Such a frame's counts are not the sample's (``min_hologram_agreement`` of the release
     specification, see :mod:`biopilot.imaging.agreement`); one wild point would bend the fit.
     """
-    from biopilot.cli.qc_warnings import spec_default
+    from biopilot.cli.qc_report import spec_default
 
     limit = spec_default("min_hologram_agreement")
     kept, hours, left_out = [], [], []

@@ -1,10 +1,42 @@
-"""Warnings `qc analyze` prints under its table: frames whose figures should not be trusted."""
+"""What `qc analyze` prints: a table of the frames, then warnings on figures not to trust."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any
 
 import typer
+
+from biopilot.cli._common import print_table
+
+#: The per-frame table: (header, report key, format); fractions shown in per cent.
+_COLUMNS = (
+    ("file", "file", "name"),
+    ("cells", "n_cells", "{:,d}"),
+    ("viable %", "viability", "pct"),
+    ("confluent %", "confluence", "pct"),
+    ("diff. %", "differentiated_fraction", "pct"),
+    ("viable cells/cm2", "viable_cells_per_cm2", "{:,.0f}"),
+    ("z mm", "z_mm", "{:.3f}"),
+    ("agreement", "hologram_agreement", "{:.2f}"),
+)
+
+
+def print_frames(results: list[dict[str, Any]]) -> None:
+    """The frames as a table that fits a terminal: short headers, per cent, thousands."""
+    rows = [{head: _cell(r.get(key), how) for head, key, how in _COLUMNS} for r in results]
+    print_table("QC per frame", rows)
+
+
+def _cell(value: Any, how: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if how == "name":
+        return Path(str(value)).name
+    if how == "pct":
+        return f"{100.0 * value:.1f}"
+    return how.format(value)
 
 
 def spec_default(name: str) -> float:
