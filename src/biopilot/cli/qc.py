@@ -128,8 +128,9 @@ def analyze(
 ) -> None:
     """Analyse holograms: cell count, viability, confluence, differentiation, per-cell table.
 
-    A bad file is reported with its reason and the others go on; the exit code is 1 if any
-    file failed.
+    A bad file is reported with its reason and the others go on.
+
+    Exit code 1 if any file failed.
     """
     from biopilot.imaging.pipeline import analyze_frame
     from biopilot.quality import frame_attributes, record_qc
