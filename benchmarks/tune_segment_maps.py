@@ -17,7 +17,7 @@ false cells on 6 debris-only frames (seed 98): 20 um^2 (the former default) 3.7 
 F1 0.647; 35 um^2 0.4 per mm^2, F1 0.650 (better in every scenario); 40: none, 0.650.
 35 became the default: midway between the twin's largest debris and smallest cell.
 
-    [VIEWS=4] python benchmarks/tune_segment_maps.py
+    [VIEWS=4] [CORES=cellnet] python benchmarks/tune_segment_maps.py
 """
 
 from __future__ import annotations
@@ -30,18 +30,22 @@ import torch
 
 from _util import print_table
 from biopilot.imaging import backpropagate, load_default_cellnet, predict_maps, segment_maps
+from biopilot.imaging.cellnet import CellNet
 from biopilot.imaging.cellnet_data import random_setup
+from biopilot.imaging.corenet import CoreNet, load_default_corenet
 from biopilot.imaging.metrics import score_segmentation
 from biopilot.twin.incubator import simulate_frame
 
 SCENARIOS = ("suspension", "adherent", "stem_cell")
 VIEWS = int(os.environ.get("VIEWS", "1"))  # CellNet test-time views
+CORES = os.environ.get("CORES", "corenet")  # corenet (the default path) or cellnet
 
 
 def main() -> None:
     """Simulate, predict once, score the grid, print one table."""
     torch.set_num_threads(2)
     net = load_default_cellnet().fused()
+    cores = load_default_corenet() if CORES == "corenet" else None
     frames = []
     for i in range(15):
         rng = np.random.default_rng([97, i])
@@ -54,7 +58,7 @@ def main() -> None:
         z = f.z_mm + rng.normal(0.0, 2e-3)  # an autofocus-sized error
         u = backpropagate(f.hologram, z, wavelength_um=optics.wavelength_um,
                           pixel_um=optics.pixel_um)
-        frames.append((f, predict_maps(net, u, views=VIEWS)))
+        frames.append((f, predict_maps(net, u, views=VIEWS, cores=cores)))
     rows = []
     for core, h in itertools.product((0.3, 0.4, 0.5, 0.6), (0.0, 0.05, 0.1, 0.3)):
         f1: dict[str, list[float]] = {s: [] for s in SCENARIOS}
@@ -66,10 +70,10 @@ def main() -> None:
                      **{s: float(np.mean(v)) for s, v in f1.items()},
                      "all": float(np.mean([x for v in f1.values() for x in v]))})
     print_table(rows)
-    _min_area(net, frames)
+    _min_area(net, cores, frames)
 
 
-def _min_area(net: torch.nn.Module, frames: list) -> None:
+def _min_area(net: CellNet, cores: CoreNet | None, frames: list) -> None:
     """F1 on the frames above and false cells on debris-only frames, per smallest cell area."""
     empty = []
     for i in range(6):  # no cells: debris (1-6 um particles) and noise only
@@ -80,7 +84,7 @@ def _min_area(net: torch.nn.Module, frames: list) -> None:
         f = simulate_frame(optics, scene, rng=rng)
         u = backpropagate(f.hologram, f.z_mm, wavelength_um=optics.wavelength_um,
                           pixel_um=optics.pixel_um)
-        empty.append((f, predict_maps(net, u, views=VIEWS)))
+        empty.append((f, predict_maps(net, u, views=VIEWS, cores=cores)))
     rows = []
     for area in (20.0, 25.0, 30.0, 35.0, 40.0, 45.0):
         f1: dict[str, list[float]] = {s: [] for s in SCENARIOS}

@@ -222,6 +222,22 @@ def test_train_net_writes_loadable_weights_and_refuses_a_bad_patch(tmp_path):
         assert bad.exit_code != 0 and message in bad.output, bad.output
 
 
+def test_train_cores_writes_loadable_weights_and_refuses_a_bad_patch(tmp_path):
+    from biopilot.imaging.corenet import load_corenet
+
+    out = tmp_path / "cores.pt"
+    args = ["qc", "train-cores", "--frames", "2", "--val", "1", "--size", "64", "--steps", "20",
+            "--batch", "2", "--widths", "8,16", "--out", str(out), "--json"]
+    res = runner.invoke(app, [*args, "--patch", "32"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.stdout)
+    assert row["weights"] == str(out) and row["core_mae_cellnet"] > 0
+    meta = load_corenet(out).metadata_
+    assert meta["steps"] == 20 and meta["command"].startswith("biopilot qc train-cores --seed 0")
+    bad = runner.invoke(app, [*args, "--patch", "30"])
+    assert bad.exit_code != 0 and "patch" in bad.output
+
+
 def test_analyze_iterative_method_and_a_bad_method(frames):
     out, rows = frames
     z = json.loads((out / "bench_3_001_truth.json").read_text())["z_mm"]
@@ -233,6 +249,10 @@ def test_analyze_iterative_method_and_a_bad_method(frames):
     assert frame["hologram_agreement"] > 0.5  # retrieval is fitted to the hologram itself
     bad = runner.invoke(app, [*base, "--method", "magic"])
     assert bad.exit_code != 0 and "--method" in bad.output
+    res = runner.invoke(app, [*base, "--cores", "cellnet"])  # CellNet's cores, uncorrected
+    assert res.exit_code == 0 and json.loads(res.stdout)["frames"][0]["n_cells"] > 0, res.output
+    bad = runner.invoke(app, [*base, "--cores", "magic"])
+    assert bad.exit_code != 0 and "--cores" in bad.output
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")

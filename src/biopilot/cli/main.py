@@ -16,6 +16,7 @@ from biopilot.cli import (
     plan,
     qc,
     qc_growth,
+    qc_train,
     run,
     separate,
     serve,
@@ -36,6 +37,9 @@ simulate.register(app)
 serve.register(app)
 batch.register(app)
 qc.app.command("culture")(qc_growth.culture)
+qc.app.command("train")(qc_train.train)
+qc.app.command("train-net")(qc_train.train_net)
+qc.app.command("train-cores")(qc_train.train_cores)
 qc.app.command("growth")(qc_growth.growth)
 app.add_typer(qc.app, name="qc")
 app.add_typer(plan.app, name="plan")

@@ -20,6 +20,7 @@ from biopilot.cli._common import (
     resolve_batch,
 )
 from biopilot.cli.qc_report import print_frames, warn_unreliable
+from biopilot.cli.qc_train import check_device
 from biopilot.config import ConfigError
 
 if TYPE_CHECKING:
@@ -116,6 +117,10 @@ def analyze(
         1, "--views", help="CellNet test-time augmentation: 1, 2, 4 or 8 mirror images "
         "averaged (4: better counts on dense frames, 4x the network's time)."
     ),
+    cores: str = typer.Option(
+        "corenet", "--cores", help="Whose core map splits touching cells: 'corenet' (CellNet's, "
+        "corrected by CoreNet) or 'cellnet' (CellNet's alone: faster, more merged cells)."
+    ),
     second: list[Path] | None = typer.Option(
         None, "--second", metavar="FILE", help="A hologram of the same field under a second "
         "LED, one per FILE in the same order (needs --refine): thick cells' whole turns and a "
@@ -150,7 +155,9 @@ def analyze(
         fail(f"--precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
     if views not in (1, 2, 4, 8):
         fail(f"--views must be 1, 2, 4 or 8, got {views}")
-    _check_device(device)
+    if cores not in ("corenet", "cellnet"):
+        fail(f"--cores must be 'corenet' or 'cellnet', got {cores!r}")
+    check_device(device)
     if (db is None) != (batch is None):
         fail("--db and --batch go together")
     if second and len(second) != len(files):
@@ -184,6 +191,7 @@ def analyze(
                     refine=refine,
                     precision=precision,  # type: ignore[arg-type]
                     views=views,
+                    cores=cores,  # type: ignore[arg-type]
                     **pair,
                 )
                 qc = frame_attributes(res, volume_ml=volume_ml)
@@ -268,120 +276,6 @@ def release(
     print_table(f"batch {batch}: {decision.disposition.upper()}", rows)
     for reason in decision.reasons:
         typer.echo(f"- {reason}")
-
-
-@app.command()
-def train(
-    seed: int = typer.Option(0, "--seed", help="Seed of data, initialisation and batch order."),
-    out: Path | None = typer.Option(None, "--out", help="Weights file (default: shipped)."),
-    frames: int = typer.Option(60, "--frames", min=3, help="Frames of degraded true phase."),
-    net_frames: int = typer.Option(
-        60, "--net-frames", min=0, help="Frames through CellNet (the default pipeline's phase)."
-    ),
-    iterative_frames: int = typer.Option(
-        60, "--iterative-frames", min=0, help="Frames through iterative phase retrieval."
-    ),
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Train the cell classifier on simulated frames, reproducibly (1 thread, seeded)."""
-    from biopilot.imaging.train import train_classifier
-
-    with progress(enabled=not as_json) as bar:
-        task = bar.add_task("simulating training frames",
-                            total=frames + net_frames + iterative_frames)
-        clf = train_classifier(
-            seed, n_frames=frames, n_net_frames=net_frames,
-            n_iterative_frames=iterative_frames, out=out,
-            on_frame=lambda _i: bar.advance(task),
-        )
-    meta = clf.metadata_
-    if as_json:
-        print_json(meta)
-    else:
-        acc = meta["held_out_accuracy"]
-        print_table(
-            "cell classifier",
-            [
-                {
-                    "seed": seed,
-                    "train_cells": meta["data"]["train_cells"],
-                    "live/dead": acc["alive"],
-                    "differentiation": acc["differentiated"],
-                }
-            ],
-        )
-
-
-@app.command("train-net")
-def train_net(
-    seed: int = typer.Option(0, "--seed", help="Seed of data, initialisation and batches."),
-    out: Path | None = typer.Option(None, "--out", help="Weights file (default: shipped)."),
-    frames: int = typer.Option(1200, "--frames", min=2, help="Simulated training frames."),
-    val: int = typer.Option(48, "--val", min=1, help="Held-out frames scored at the end."),
-    size: int = typer.Option(512, "--size", min=32, help="Side of each frame, px."),
-    steps: int = typer.Option(8000, "--steps", min=100, help="Optimiser steps."),
-    batch: int = typer.Option(16, "--batch", min=1, help="Patches per step."),
-    patch: int = typer.Option(256, "--patch", min=16, help="Patch side, px (multiple of 16)."),
-    lr: float = typer.Option(2e-3, "--lr", min=1e-6, help="Peak learning rate (one cycle)."),
-    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Processes simulating frames."),
-    widths: str = typer.Option("16,32,64,96", "--widths", help="Channels per U-Net level."),
-    dense_suspension: float = typer.Option(
-        0.0, "--dense-suspension", min=0.0, max=1.0,
-        help="Share of training frames redrawn as 40-80 % confluent suspensions.",
-    ),
-    init: str | None = typer.Option(
-        None, "--init", help="Fine-tune from these weights ('shipped' for the package's)."
-    ),
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Train CellNet (hologram -> phase, cells) on simulated frames, reproducibly from a seed.
-
-    The shipped weights were made with this command on a GPU (``--device cuda``, minutes);
-    on a 2-core CPU the default takes ~1.5 hours (~0.7 s a step of 16 patches of 256 px).
-    """
-    from biopilot.imaging.cellnet import default_cellnet_path, save_cellnet
-    from biopilot.imaging.cellnet_train import train_cellnet
-
-    _check_device(device)
-    try:
-        level_widths = tuple(int(w) for w in widths.split(","))
-    except ValueError:
-        fail(f"--widths must be integers separated by commas, got {widths!r}")
-    start = None
-    if init is not None:
-        from biopilot.imaging.cellnet import load_cellnet, load_default_cellnet
-
-        try:
-            start = load_default_cellnet() if init == "shipped" else load_cellnet(init)
-        except (OSError, ValueError) as err:
-            fail(f"--init {init}: {err}")
-    with progress(enabled=not as_json) as bar:
-        task = bar.add_task("training CellNet", total=steps)
-        try:
-            net, info = train_cellnet(
-                seed, n_frames=frames, n_val=val, size=size, steps=steps, batch=batch,
-                patch=patch, lr=lr, device=device, workers=workers, widths=level_widths,
-                dense_suspension=dense_suspension, init=start,
-                progress=lambda step, _loss: bar.update(task, completed=step),
-            )
-        except ValueError as err:
-            fail(str(err))
-    path = save_cellnet(net, out or default_cellnet_path(), info.metadata())
-    row = {"seed": seed, "weights": str(path), **info.validation}
-    if as_json:
-        print_json(row)
-    else:
-        print_table("CellNet (held-out frames)", [row])
-
-
-def _check_device(device: str) -> None:
-    """Exit with a clear message when CUDA is asked for and PyTorch has none."""
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            fail("--device cuda: PyTorch sees no CUDA device here (use --device cpu)")
 
 
 def write_overlay(analysis: FrameAnalysis, path: Path) -> Path:

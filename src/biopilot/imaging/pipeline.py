@@ -16,6 +16,7 @@ from biopilot.imaging.agreement import hologram_agreement
 from biopilot.imaging.autofocus import autofocus
 from biopilot.imaging.cellnet import CellNet, Precision, load_default_cellnet, predict_maps
 from biopilot.imaging.classify import CellClassifier, load_default_classifier
+from biopilot.imaging.corenet import CoreNet, load_default_corenet
 from biopilot.imaging.dualwave import refine_two_wavelengths
 from biopilot.imaging.features import measure_cells
 from biopilot.imaging.phase import backpropagate
@@ -121,6 +122,7 @@ def analyze_frame(
     refine: int = 0,
     precision: Precision = "auto",
     views: int = 1,
+    cores: Literal["corenet", "cellnet"] = "corenet",
     second_hologram: NDArray[Any] | None = None,
     second_wavelength_um: float | None = None,
 ) -> FrameAnalysis:
@@ -182,6 +184,11 @@ def analyze_frame(
         ``"net"`` method: mirror images of the field CellNet's maps are averaged over
         (test-time augmentation); 4 cut the count error at 80 % confluence from 11.5 to 7 %
         on the benchmark, for 4x the network's time (~+4 s a 4K frame on 2 cores).
+    cores : {"corenet", "cellnet"}
+        ``"net"`` method without ``refine``: whose core map splits touching cells.
+        ``"corenet"`` (default): CellNet's, corrected by the shipped
+        :class:`~biopilot.imaging.corenet.CoreNet`; ``"cellnet"``: CellNet's alone (faster;
+        RESULTS.md, session 12, has both).
     second_hologram : (H, W) array, optional
         ``"net"`` method with ``refine``: a hologram of the same field under a second LED
         (``second_wavelength_um``), fitted the same way, combined with the first and fitted
@@ -209,6 +216,8 @@ def analyze_frame(
         raise ValueError(f"method must be 'net' or 'iterative', got {method!r}")
     if refine < 0:
         raise ValueError(f"refine must be >= 0 iterations, got {refine}")
+    if cores not in ("corenet", "cellnet"):
+        raise ValueError(f"cores must be 'corenet' or 'cellnet', got {cores!r}")
     if (second_hologram is None) != (second_wavelength_um is None):
         raise ValueError("a second hologram needs its wavelength, and a wavelength its hologram")
     if second_hologram is not None and (method != "net" or refine == 0):
@@ -241,8 +250,10 @@ def analyze_frame(
     field_ = backpropagate(holo, z_mm, cache=cache, device=device, tilt_mrad=tilt_mrad,
                            relative=rel, **optics)
     t2 = time.perf_counter()
-    net = cellnet or _default_cellnet("cuda" if device == "cuda" else "cpu")
-    maps = predict_maps(net, field_, precision=precision, views=views)
+    dev = "cuda" if device == "cuda" else "cpu"
+    net = cellnet or _default_cellnet(dev)
+    fix = _default_corenet(dev) if cores == "corenet" and refine == 0 else None
+    maps = predict_maps(net, field_, precision=precision, views=views, cores=fix)
     t3 = time.perf_counter()
     workers = {"workers": min(os.cpu_count() or 1, 4)}
     maps_opts = {} if refine > 0 else segment_options or {}
@@ -311,6 +322,12 @@ _TWO_WAVELENGTH_CELLS = {"marker_smooth_um": 1.25}
 def _default_cellnet(device: str) -> CellNet:
     """The shipped network, read once per process and device, batch norm folded."""
     return load_default_cellnet(device).fused()
+
+
+@functools.lru_cache(maxsize=2)
+def _default_corenet(device: str) -> CoreNet:
+    """The shipped CoreNet, read once per process and device."""
+    return load_default_corenet(device)
 
 
 def analyze_phase(
