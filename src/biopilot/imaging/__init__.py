@@ -9,6 +9,7 @@ from biopilot.imaging.classify import (
     default_weights_path,
     load_default_classifier,
 )
+from biopilot.imaging.corenet import CoreNet, load_default_corenet
 from biopilot.imaging.dualwave import TwoWavelengthPhase, combine_wavelengths
 from biopilot.imaging.features import FEATURE_COLUMNS, dry_mass_pg, measure_cells
 from biopilot.imaging.metrics import SegmentationScore, match_labels, score_segmentation
@@ -24,6 +25,7 @@ __all__ = [
     "CellMaps",
     "CellNet",
     "CellSamples",
+    "CoreNet",
     "FrameAnalysis",
     "PhaseFit",
     "Reconstruction",
@@ -40,6 +42,7 @@ __all__ = [
     "dry_mass_pg",
     "load_default_cellnet",
     "load_default_classifier",
+    "load_default_corenet",
     "match_labels",
     "measure_cells",
     "predict_maps",
