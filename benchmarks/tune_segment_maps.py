@@ -16,6 +16,9 @@ The second table (session 6) scans the smallest cell area on the same frames and
 false cells on 6 debris-only frames (seed 98): 20 um^2 (the former default) 3.7 per mm^2,
 F1 0.647; 35 um^2 0.4 per mm^2, F1 0.650 (better in every scenario); 40: none, 0.650.
 35 became the default: midway between the twin's largest debris and smallest cell.
+Session 12, with CoreNet's cores (the default path since): core 0.4 with h 0.05 scores 0.7225
+(adherent 0.938, stem cells 0.866, suspension 0.364) against 0.6552 with CellNet's; h 0 0.7233,
+h 0.1 0.7097, core 0.5 0.7086-0.7147, core 0.3 0.6436-0.6906: the defaults stay.
 
     [VIEWS=4] [CORES=cellnet] python benchmarks/tune_segment_maps.py
 """
