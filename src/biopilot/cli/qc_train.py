@@ -81,10 +81,7 @@ def train_net(
     from biopilot.imaging.cellnet_train import train_cellnet
 
     check_device(device)
-    try:
-        level_widths = tuple(int(w) for w in widths.split(","))
-    except ValueError:
-        fail(f"--widths must be integers separated by commas, got {widths!r}")
+    level_widths = _level_widths(widths)
     start = None
     if init is not None:
         from biopilot.imaging.cellnet import load_cellnet, load_default_cellnet
@@ -143,10 +140,7 @@ def train_cores(
     from biopilot.imaging.corenet import default_corenet_path, save_corenet
     from biopilot.imaging.corenet_train import corenet_data, train_corenet
 
-    try:
-        level_widths = tuple(int(w) for w in widths.split(","))
-    except ValueError:
-        fail(f"--widths must be integers separated by commas, got {widths!r}")
+    level_widths = _level_widths(widths)
     torch.set_num_threads(min(torch.get_num_threads(), 2))  # the shipped run's arithmetic
     cellnet = load_default_cellnet().fused()
     with progress(enabled=not as_json) as bar:
@@ -171,3 +165,11 @@ def train_cores(
         print_json(row)
     else:
         print_table("CoreNet (held-out frames, cell pixels)", [row])
+
+
+def _level_widths(text: str) -> tuple[int, ...]:
+    """``--widths``: channels per U-Net level, as integers separated by commas."""
+    try:
+        return tuple(int(w) for w in text.split(","))
+    except ValueError:
+        fail(f"--widths must be integers separated by commas, got {text!r}")

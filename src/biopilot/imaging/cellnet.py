@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -45,9 +44,9 @@ from numpy.typing import NDArray
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-import biopilot
 from biopilot.imaging.cellnet_io import fold_view, unfold_view_add
 from biopilot.imaging.corenet import CORE, CoreNet
+from biopilot.imaging.netfile import read_net_file, write_net_file
 from biopilot.imaging.pooling import max_pool2
 
 __all__ = [
@@ -93,9 +92,11 @@ class CellNet(nn.Module):
     """U-Net on 2 x 2-folded field channels; ``widths`` are the channels per level."""
 
     phase_gain: torch.Tensor
+    metadata_: dict[str, Any]  # how the weights were made (set by load_cellnet)
 
     def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 96)) -> None:
         super().__init__()
+        self.metadata_ = {}
         self.widths = tuple(int(w) for w in widths)
         self.fold = nn.PixelUnshuffle(_FOLD)
         self.unfold = nn.PixelShuffle(_FOLD)
@@ -278,19 +279,8 @@ def predict_maps(
 
 def save_cellnet(net: CellNet, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
     """Write weights, widths and metadata to ``path``, the metadata also to a ``.json`` beside."""
-    blob = {
-        "format_version": FORMAT_VERSION,
-        "biopilot_version": biopilot.__version__,
-        "widths": list(net.widths),
-        "metadata": json.dumps(metadata or {}),
-        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-    }
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(blob, p)
-    side = {"format_version": FORMAT_VERSION, "widths": list(net.widths), **(metadata or {})}
-    p.with_suffix(".json").write_text(json.dumps(side, indent=2), encoding="utf-8")
-    return p
+    return write_net_file(net, path, kind="cellnet", format_version=FORMAT_VERSION,
+                          widths=net.widths, metadata=metadata)
 
 
 def load_cellnet(path: str | Path, *, device: str = "cpu") -> CellNet:
@@ -303,23 +293,13 @@ def load_cellnet(path: str | Path, *, device: str = "cpu") -> CellNet:
     ValueError
         If the file is not a CellNet file or has another format version.
     """
-    p = Path(path)
-    try:
-        blob = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a bad file
-        raise ValueError(f"{p}: not a readable CellNet file ({err})") from None
-    if not isinstance(blob, dict) or "widths" not in blob or "format_version" not in blob:
-        raise ValueError(f"{p}: not a biopilot CellNet file")
-    if blob["format_version"] != FORMAT_VERSION:
-        raise ValueError(
-            f"{p}: CellNet file format {blob['format_version']} cannot be read by this "
-            f"biopilot (format {FORMAT_VERSION}); retrain with `biopilot qc train-net`"
-        )
-    net = CellNet(tuple(blob["widths"]))
-    state = dict(blob["state_dict"])
+    widths, state, metadata = read_net_file(path, kind="cellnet", name="CellNet",
+                                            format_version=FORMAT_VERSION,
+                                            retrain="biopilot qc train-net")
+    net = CellNet(widths)
     state.setdefault("phase_gain", torch.tensor(1.0))  # files from before the calibration
     net.load_state_dict(state)
-    net.metadata_ = json.loads(blob["metadata"])
+    net.metadata_ = metadata
     net = net.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return net.eval()
 

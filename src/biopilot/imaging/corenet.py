@@ -20,7 +20,6 @@ References
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-import biopilot
+from biopilot.imaging.netfile import read_net_file, write_net_file
 from biopilot.imaging.pooling import max_pool2
 
 __all__ = [
@@ -55,8 +54,11 @@ class CoreNet(nn.Module):
     zero: an untrained CoreNet leaves CellNet's cores as they are.
     """
 
+    metadata_: dict[str, Any]  # how the weights were made (set by load_corenet)
+
     def __init__(self, widths: tuple[int, ...] = (16, 32, 48)) -> None:
         super().__init__()
+        self.metadata_ = {}
         self.widths = tuple(int(w) for w in widths)
         prev = 2 * _FOLDED
         self.enc = nn.ModuleList()
@@ -107,20 +109,8 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 def save_corenet(net: CoreNet, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
     """Write weights, widths and metadata to ``path``, the metadata also to a ``.json`` beside."""
-    blob = {
-        "format_version": FORMAT_VERSION,
-        "kind": "corenet",
-        "biopilot_version": biopilot.__version__,
-        "widths": list(net.widths),
-        "metadata": json.dumps(metadata or {}),
-        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-    }
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(blob, p)
-    side = {"format_version": FORMAT_VERSION, "widths": list(net.widths), **(metadata or {})}
-    p.with_suffix(".json").write_text(json.dumps(side, indent=2), encoding="utf-8")
-    return p
+    return write_net_file(net, path, kind="corenet", format_version=FORMAT_VERSION,
+                          widths=net.widths, metadata=metadata)
 
 
 def load_corenet(path: str | Path, *, device: str = "cpu") -> CoreNet:
@@ -131,21 +121,12 @@ def load_corenet(path: str | Path, *, device: str = "cpu") -> CoreNet:
     ValueError
         If the file is not a CoreNet file or has another format version.
     """
-    p = Path(path)
-    try:
-        blob = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for a bad file
-        raise ValueError(f"{p}: not a readable CoreNet file ({err})") from None
-    if not isinstance(blob, dict) or blob.get("kind") != "corenet":
-        raise ValueError(f"{p}: not a biopilot CoreNet file")
-    if blob["format_version"] != FORMAT_VERSION:
-        raise ValueError(
-            f"{p}: CoreNet file format {blob['format_version']} cannot be read by this "
-            f"biopilot (format {FORMAT_VERSION}); retrain with `biopilot qc train-cores`"
-        )
-    net = CoreNet(tuple(blob["widths"]))
-    net.load_state_dict(blob["state_dict"])
-    net.metadata_ = json.loads(blob["metadata"])
+    widths, state, metadata = read_net_file(path, kind="corenet", name="CoreNet",
+                                            format_version=FORMAT_VERSION,
+                                            retrain="biopilot qc train-cores")
+    net = CoreNet(widths)
+    net.load_state_dict(state)
+    net.metadata_ = metadata
     net = net.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return net.eval()
 
