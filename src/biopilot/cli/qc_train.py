@@ -132,7 +132,8 @@ def train_cores(
 ) -> None:
     """Train CoreNet (CellNet's cores, corrected) on the shipped CellNet's answers, from a seed.
 
-    The shipped weights were made with the defaults on a 2-core CPU (~30 min).
+    The shipped weights were made with the defaults on a 2-core CPU (4 min simulating, 17
+    training). Retrain it after retraining CellNet: it corrects that network's answers.
     """
     import torch
 
