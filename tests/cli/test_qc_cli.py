@@ -105,6 +105,7 @@ def test_analyze_prints_a_table_in_per_cent_with_the_file_names(frames, tmp_path
     assert cells[1] == f"{frame['n_cells']:,d}"
     assert cells[2] == f"{100 * frame['viability']:.1f}"
     assert cells[3] == f"{100 * frame['confluence']:.1f}"
+    assert frame["cores"] == "corenet"  # the default path, as the report says
 
 
 def test_analyze_needs_optics_metadata(tmp_path):
@@ -147,6 +148,8 @@ def test_analyze_files_qc_records_and_release_decides(frames, tmp_path):
     )
     assert res.exit_code == 0, res.output
     n_cells = json.loads(res.stdout)["frames"][0]["n_cells"]
+    (record,) = Historian(db).read_records(h.batch("B1").id, "qc_result")
+    assert record.body["cores"] == "corenet"  # the QC record says how its cells were cut
     assert len(pd.read_parquet(tmp_path / "cells.parquet")) == n_cells
     spec = tmp_path / "spec.yaml"
     spec.write_text("product: cells\nmin_cells_counted: 100000\nviability_min: 0.5\n")
@@ -250,7 +253,9 @@ def test_analyze_iterative_method_and_a_bad_method(frames):
     bad = runner.invoke(app, [*base, "--method", "magic"])
     assert bad.exit_code != 0 and "--method" in bad.output
     res = runner.invoke(app, [*base, "--cores", "cellnet"])  # CellNet's cores, uncorrected
-    assert res.exit_code == 0 and json.loads(res.stdout)["frames"][0]["n_cells"] > 0, res.output
+    assert res.exit_code == 0, res.output
+    frame = json.loads(res.stdout)["frames"][0]
+    assert frame["n_cells"] > 0 and frame["cores"] == "cellnet"  # said in the report
     bad = runner.invoke(app, [*base, "--cores", "magic"])
     assert bad.exit_code != 0 and "--cores" in bad.output
 

@@ -51,7 +51,9 @@ class FrameAnalysis:
         Wall time per step in seconds (``reconstruct``, ``segment``, ``measure``,
         ``classify``, ``total``).
     reconstruction : dict
-        How the phase was combined, where that varies: ``"two_wavelengths"`` (``combined``,
+        How the phase and cells were made, where that varies: ``"cores"`` (``"corenet"`` or
+        ``"cellnet"``: whose core map split the cells of the ``"net"`` path without
+        ``refine``); ``"two_wavelengths"`` (``combined``,
         ``turns_changed``, ``inconsistent_fraction`` of
         :class:`~biopilot.imaging.dualwave.TwoWavelengthPhase`) when a second hologram was
         given.
@@ -260,7 +262,7 @@ def analyze_frame(
     labels = segment_maps(maps.foreground, maps.core, pixel_um=pixel_um, **workers, **maps_opts)
     t4 = t5 = time.perf_counter()
     phase = maps.phase_rad
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {} if refine > 0 else {"cores": cores}  # whose cores cut the cells
     if refine > 0 and labels.max() > 0:  # no cell, nothing to measure (and no z to fit on)
         support = fit_support(maps.foreground)
         fit = refine_phase(holo, phase, support, z_mm, wavelength_um=wavelength_um,
