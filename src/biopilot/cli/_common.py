@@ -98,6 +98,15 @@ def progress(enabled: bool = True) -> Iterator[Progress]:
         yield bar
 
 
+def check_device(device: str) -> None:
+    """Exit with a clear message when CUDA is asked for and PyTorch has none."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            fail("--device cuda: PyTorch sees no CUDA device here (use --device cpu)")
+
+
 def current_user() -> str:
     """The logged-in user's name, for the audit trail ("unknown" where the OS has none)."""
     try:

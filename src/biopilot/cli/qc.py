@@ -11,6 +11,7 @@ import typer
 
 from biopilot.cli._common import (
     JSON_OPTION,
+    check_device,
     current_user,
     fail,
     open_store,
@@ -20,7 +21,6 @@ from biopilot.cli._common import (
     resolve_batch,
 )
 from biopilot.cli.qc_report import print_frames, warn_unreliable
-from biopilot.cli.qc_train import check_device
 from biopilot.config import ConfigError
 
 if TYPE_CHECKING:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import typer
 
-from biopilot.cli._common import JSON_OPTION, fail, print_json, print_table, progress
+from biopilot.cli._common import (
+    JSON_OPTION,
+    check_device,
+    fail,
+    print_json,
+    print_table,
+    progress,
+)
 
 
 def train(
@@ -107,15 +114,6 @@ def train_net(
         print_json(row)
     else:
         print_table("CellNet (held-out frames)", [row])
-
-
-def check_device(device: str) -> None:
-    """Exit with a clear message when CUDA is asked for and PyTorch has none."""
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            fail("--device cuda: PyTorch sees no CUDA device here (use --device cpu)")
 
 
 def train_cores(
