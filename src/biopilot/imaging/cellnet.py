@@ -229,7 +229,8 @@ def predict_maps(
         (flips, then transposes), each mapped back; the network was trained on all of them.
         On the benchmark's 4K frames 4 views took the F1 at 80 % confluence from 0.79 to 0.82,
         its count error from 11.5 % to 7.1 % and the phase error on cells down ~7 %, for 4x
-        the network's time (RESULTS.md).
+        the network's time (RESULTS.md); with ``cores`` (session 13) 0.866 -> 0.893 (8
+        views 0.897), count error 9.5 -> 7.7 %.
     cores : CoreNet, optional
         A second network that corrects the core map from what ``net`` read and answered
         (:mod:`~biopilot.imaging.corenet`), in each view; None leaves ``net``'s cores.
