@@ -72,7 +72,7 @@ def main() -> None:
                   data=(data[0], data[1]), init=copy.deepcopy(start), widths=widths, lr=args.lr,
                   progress=lambda s, _loss: marks.__setitem__(s, time.perf_counter()))
     per_step = (marks[300] - marks[100]) / 200
-    steps = int(min(args.max_steps, args.budget_s / per_step) // 100 * 100)
+    steps = max(100, int(min(args.max_steps, args.budget_s / per_step) // 100 * 100))
     print(json.dumps({"stage": "probe", "s_per_step": per_step, "steps": steps}), flush=True)
     net, info = train_cellnet(
         args.seed, steps=steps, batch=args.batch, device=args.device, data=data, init=start,

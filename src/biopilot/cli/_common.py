@@ -58,7 +58,9 @@ def print_table(title: str, rows: list[dict[str, Any]], columns: list[str] | Non
     cols = columns or (list(rows[0].keys()) if rows else [])
     table = Table(title=title)
     for i, c in enumerate(cols):
-        table.add_column(c, no_wrap=i == 0 or c in _KEY_COLUMNS)  # identifiers are never cut
+        # identifiers are never cut; on a narrow terminal other values fold onto a second
+        # line rather than lose their end ("156,…" would read as a number)
+        table.add_column(c, no_wrap=i == 0 or c in _KEY_COLUMNS, overflow="fold")
     for r in rows:
         table.add_row(*(_fmt(r.get(c)) for c in cols))
     console.print(table)
