@@ -34,7 +34,6 @@ import copy
 import functools
 import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,7 +45,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from biopilot.imaging.cellnet_io import fold_view, unfold_view_add
 from biopilot.imaging.corenet import CORE, CoreNet
-from biopilot.imaging.netfile import read_net_file, write_net_file
+from biopilot.imaging.netfile import read_net_file, ready_net, shipped_weights, write_net_file
 from biopilot.imaging.pooling import max_pool2
 
 __all__ = [
@@ -297,17 +296,13 @@ def load_cellnet(path: str | Path, *, device: str = "cpu") -> CellNet:
     widths, state, metadata = read_net_file(path, kind="cellnet", name="CellNet",
                                             format_version=FORMAT_VERSION,
                                             retrain="biopilot qc train-net")
-    net = CellNet(widths)
     state.setdefault("phase_gain", torch.tensor(1.0))  # files from before the calibration
-    net.load_state_dict(state)
-    net.metadata_ = metadata
-    net = net.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    return net.eval()
+    return ready_net(CellNet(widths), state, metadata, device)
 
 
 def default_cellnet_path() -> Path:
     """Path of the network weights shipped inside the package."""
-    return Path(str(resources.files("biopilot.imaging") / "weights" / _WEIGHTS))
+    return shipped_weights(_WEIGHTS)
 
 
 def load_default_cellnet(device: str = "cpu") -> CellNet:

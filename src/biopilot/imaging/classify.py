@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 import biopilot
 from biopilot.imaging.features import SCALAR_FEATURES, CellSamples, cell_samples
+from biopilot.imaging.netfile import shipped_weights
 from biopilot.imaging.pooling import max_pool2
 
 __all__ = [
@@ -285,7 +285,7 @@ class CellClassifier:
 
 def default_weights_path() -> Path:
     """Path of the weights shipped inside the package."""
-    return Path(str(resources.files("biopilot.imaging") / "weights" / _WEIGHTS))
+    return shipped_weights(_WEIGHTS)
 
 
 def load_default_classifier(device: str = "cpu") -> CellClassifier:

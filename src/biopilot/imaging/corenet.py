@@ -20,14 +20,13 @@ References
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from biopilot.imaging.netfile import read_net_file, write_net_file
+from biopilot.imaging.netfile import read_net_file, ready_net, shipped_weights, write_net_file
 from biopilot.imaging.pooling import max_pool2
 
 __all__ = [
@@ -124,16 +123,12 @@ def load_corenet(path: str | Path, *, device: str = "cpu") -> CoreNet:
     widths, state, metadata = read_net_file(path, kind="corenet", name="CoreNet",
                                             format_version=FORMAT_VERSION,
                                             retrain="biopilot qc train-cores")
-    net = CoreNet(widths)
-    net.load_state_dict(state)
-    net.metadata_ = metadata
-    net = net.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    return net.eval()
+    return ready_net(CoreNet(widths), state, metadata, device)
 
 
 def default_corenet_path() -> Path:
     """Path of the CoreNet weights shipped inside the package."""
-    return Path(str(resources.files("biopilot.imaging") / "weights" / _WEIGHTS))
+    return shipped_weights(_WEIGHTS)
 
 
 def load_default_corenet(device: str = "cpu") -> CoreNet:

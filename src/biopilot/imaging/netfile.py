@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
 import biopilot
 
-__all__ = ["read_net_file", "write_net_file"]
+__all__ = ["read_net_file", "ready_net", "shipped_weights", "write_net_file"]
+
+Net = TypeVar("Net", bound=nn.Module)
+
+
+def shipped_weights(file_name: str) -> Path:
+    """Path of a weights file shipped inside the package (``biopilot/imaging/weights``)."""
+    return Path(str(resources.files("biopilot.imaging") / "weights" / file_name))
+
+
+def ready_net(net: Net, state: dict[str, torch.Tensor], metadata: dict[str, Any],
+              device: str) -> Net:
+    """``net`` with ``state`` and ``metadata`` loaded, on ``device``, channels-last, in eval.
+
+    (Channels-last weights are ~2x faster on CPU, where inputs are channels-last too.)
+    """
+    net.load_state_dict(state)
+    net.metadata_ = metadata  # type: ignore[assignment]
+    net = net.to(device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return net.eval()
 
 
 def write_net_file(
