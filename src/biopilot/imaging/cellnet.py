@@ -46,7 +46,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from biopilot.imaging.cellnet_io import fold_view, unfold_view_add
 from biopilot.imaging.corenet import CORE, CoreNet
 from biopilot.imaging.netfile import read_net_file, ready_net, shipped_weights, write_net_file
-from biopilot.imaging.pooling import max_pool2
+from biopilot.imaging.pooling import unet_pass
 
 __all__ = [
     "CellMaps",
@@ -154,16 +154,7 @@ class CellNet(nn.Module):
     def body(self, x: torch.Tensor) -> torch.Tensor:
         """The U-Net between the folds: (N, 12, H/2, W/2) -> (N, 12, H/2, W/2), before the
         phase gain unless it is folded in (see :mod:`~biopilot.imaging.cellnet_io`)."""
-        skips = []
-        for i, enc in enumerate(self.enc):
-            if i:
-                x = max_pool2(x)  # F.max_pool2d's maps, without its indices when inferring
-            x = enc(x)
-            skips.append(x)
-        skips.pop()
-        for up, dec in zip(self.up, self.dec, strict=True):
-            x = dec(torch.cat([up(x), skips.pop()], 1))
-        return self.head(x)
+        return self.head(unet_pass(x, self.enc, self.up, self.dec))
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

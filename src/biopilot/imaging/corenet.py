@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from biopilot.imaging.netfile import read_net_file, ready_net, shipped_weights, write_net_file
-from biopilot.imaging.pooling import max_pool2
+from biopilot.imaging.pooling import unet_pass
 
 __all__ = [
     "CoreNet",
@@ -84,16 +84,7 @@ class CoreNet(nn.Module):
         """(N, 12, h, w) folded input and CellNet output -> (N, 4, h, w) core-logit correction."""
         # the phase in units of ~3 rad and the logits as probabilities: inputs of order 1
         h = torch.cat([x, y[:, :4] / 3.0, torch.sigmoid(y[:, 4:])], 1)
-        skips = []
-        for i, enc in enumerate(self.enc):
-            if i:
-                h = max_pool2(h)
-            h = enc(h)
-            skips.append(h)
-        skips.pop()
-        for up, dec in zip(self.up, self.dec, strict=True):
-            h = dec(torch.cat([up(h), skips.pop()], 1))
-        return self.head(h)
+        return self.head(unet_pass(h, self.enc, self.up, self.dec))
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

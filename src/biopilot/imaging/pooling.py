@@ -1,11 +1,14 @@
-"""2 x 2 max-pooling for inference, without the argmax indices torch writes on the CPU."""
+"""2 x 2 max-pooling for inference (no argmax indices), and the U-Net pass built on it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["max_pool2"]
+__all__ = ["max_pool2", "unet_pass"]
 
 
 def max_pool2(x: torch.Tensor) -> torch.Tensor:
@@ -25,3 +28,20 @@ def max_pool2(x: torch.Tensor) -> torch.Tensor:
     v = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2 * c)  # a view: no copy
     rows = torch.maximum(v[:, :, 0], v[:, :, 1]).reshape(n, h // 2, w // 2, 2, c)
     return torch.maximum(rows[:, :, :, 0], rows[:, :, :, 1]).permute(0, 3, 1, 2)
+
+
+def unet_pass(
+    x: torch.Tensor, enc: Iterable[nn.Module], up: Iterable[nn.Module], dec: Iterable[nn.Module]
+) -> torch.Tensor:
+    """A U-Net's features before its head (CellNet, CoreNet): the encoder's blocks with a
+    2 x 2 pooling between levels, then each up-sampling joined to its level's skip."""
+    skips = []
+    for i, block in enumerate(enc):
+        if i:
+            x = max_pool2(x)  # F.max_pool2d's maps, without its indices when inferring
+        x = block(x)
+        skips.append(x)
+    skips.pop()
+    for lift, block in zip(up, dec, strict=True):
+        x = block(torch.cat([lift(x), skips.pop()], 1))
+    return x
