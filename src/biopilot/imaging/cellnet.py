@@ -46,7 +46,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from biopilot.imaging.cellnet_io import fold_view, unfold_view_add
 from biopilot.imaging.corenet import CORE, CoreNet
 from biopilot.imaging.netfile import read_net_file, ready_net, shipped_weights, write_net_file
-from biopilot.imaging.pooling import unet_pass
+from biopilot.imaging.pooling import unet_levels, unet_pass
 
 __all__ = [
     "CellMaps",
@@ -99,18 +99,8 @@ class CellNet(nn.Module):
         self.widths = tuple(int(w) for w in widths)
         self.fold = nn.PixelUnshuffle(_FOLD)
         self.unfold = nn.PixelShuffle(_FOLD)
-        prev = _IN * _FOLD * _FOLD
-        self.enc = nn.ModuleList()
-        for w in self.widths:
-            self.enc.append(_block(prev, w))
-            prev = w
-        self.up = nn.ModuleList()
-        self.dec = nn.ModuleList()
-        for w in reversed(self.widths[:-1]):
-            self.up.append(nn.ConvTranspose2d(prev, w, 2, stride=2))
-            self.dec.append(_block(2 * w, w))
-            prev = w
-        self.head = nn.Conv2d(prev, 3 * _FOLD * _FOLD, 1)
+        self.enc, self.up, self.dec = unet_levels(_IN * _FOLD * _FOLD, self.widths, _block)
+        self.head = nn.Conv2d(self.widths[0], 3 * _FOLD * _FOLD, 1)
         # Calibration of the phase output (see cellnet_train.calibrate_phase_gain); saved.
         self.register_buffer("phase_gain", torch.tensor(1.0))
         self.gain_folded = False

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from biopilot.imaging.netfile import read_net_file, ready_net, shipped_weights, write_net_file
-from biopilot.imaging.pooling import unet_pass
+from biopilot.imaging.pooling import unet_levels, unet_pass
 
 __all__ = [
     "CoreNet",
@@ -59,18 +59,8 @@ class CoreNet(nn.Module):
         super().__init__()
         self.metadata_ = {}
         self.widths = tuple(int(w) for w in widths)
-        prev = 2 * _FOLDED
-        self.enc = nn.ModuleList()
-        for w in self.widths:
-            self.enc.append(_block(prev, w))
-            prev = w
-        self.up = nn.ModuleList()
-        self.dec = nn.ModuleList()
-        for w in reversed(self.widths[:-1]):
-            self.up.append(nn.ConvTranspose2d(prev, w, 2, stride=2))
-            self.dec.append(_block(2 * w, w))
-            prev = w
-        self.head = nn.Conv2d(prev, 4, 1)
+        self.enc, self.up, self.dec = unet_levels(2 * _FOLDED, self.widths, _block)
+        self.head = nn.Conv2d(self.widths[0], 4, 1)
         with torch.no_grad():  # start as the identity: CellNet's cores unchanged
             self.head.weight.zero_()
             self.head.bias.zero_()  # type: ignore[union-attr]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["max_pool2", "unet_pass"]
+__all__ = ["max_pool2", "unet_levels", "unet_pass"]
 
 
 def max_pool2(x: torch.Tensor) -> torch.Tensor:
@@ -45,3 +45,21 @@ def unet_pass(
     for lift, block in zip(up, dec, strict=True):
         x = block(torch.cat([lift(x), skips.pop()], 1))
     return x
+
+
+def unet_levels(
+    c_in: int, widths: tuple[int, ...], block: Callable[[int, int], nn.Module]
+) -> tuple[nn.ModuleList, nn.ModuleList, nn.ModuleList]:
+    """The encoder, up-sampling and decoder modules of a U-Net for :func:`unet_pass`: one
+    ``block(c_in, c_out)`` per level each way, 2 x 2 transposed convolutions between; the
+    decoder ends at ``widths[0]`` channels."""
+    enc, up, dec = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+    prev = c_in
+    for w in widths:
+        enc.append(block(prev, w))
+        prev = w
+    for w in reversed(widths[:-1]):
+        up.append(nn.ConvTranspose2d(prev, w, 2, stride=2))
+        dec.append(block(2 * w, w))
+        prev = w
+    return enc, up, dec
