@@ -12,6 +12,7 @@ from biopilot.imaging.classify import (
 from biopilot.imaging.corenet import CoreNet, load_default_corenet
 from biopilot.imaging.dualwave import TwoWavelengthPhase, combine_wavelengths
 from biopilot.imaging.features import FEATURE_COLUMNS, dry_mass_pg, measure_cells
+from biopilot.imaging.merge import MergeNet, load_default_mergenet, merge_cells
 from biopilot.imaging.metrics import SegmentationScore, match_labels, score_segmentation
 from biopilot.imaging.phase import backpropagate, retrieve_phase, unwrap_cells
 from biopilot.imaging.pipeline import FrameAnalysis, analyze_frame, analyze_phase
@@ -27,6 +28,7 @@ __all__ = [
     "CellSamples",
     "CoreNet",
     "FrameAnalysis",
+    "MergeNet",
     "PhaseFit",
     "Reconstruction",
     "SegmentationScore",
@@ -43,8 +45,10 @@ __all__ = [
     "load_default_cellnet",
     "load_default_classifier",
     "load_default_corenet",
+    "load_default_mergenet",
     "match_labels",
     "measure_cells",
+    "merge_cells",
     "predict_maps",
     "reconstruct",
     "refine_phase",
