@@ -106,6 +106,7 @@ def test_analyze_prints_a_table_in_per_cent_with_the_file_names(frames, tmp_path
     assert cells[2] == f"{100 * frame['viability']:.1f}"
     assert cells[3] == f"{100 * frame['confluence']:.1f}"
     assert frame["cores"] == "corenet"  # the default path, as the report says
+    assert frame["merge"] == "mergenet"
 
 
 def test_analyze_needs_optics_metadata(tmp_path):
@@ -241,6 +242,20 @@ def test_train_cores_writes_loadable_weights_and_refuses_a_bad_patch(tmp_path):
     assert bad.exit_code != 0 and "patch" in bad.output
 
 
+def test_train_merge_writes_loadable_weights_with_its_command(tmp_path):
+    from biopilot.imaging.merge import load_mergenet
+
+    out = tmp_path / "merge.pt"
+    res = runner.invoke(app, ["qc", "train-merge", "--frames", "3", "--val", "1", "--size",
+                              "128", "--epochs", "1", "--dagger", "0", "--out", str(out),
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.stdout)
+    assert row["weights"] == str(out) and 0 <= row["f1_rule"] <= 1
+    meta = load_mergenet(out).metadata_
+    assert meta["command"].startswith("biopilot qc train-merge --seed 0 --frames 3")
+
+
 def test_analyze_iterative_method_and_a_bad_method(frames):
     out, rows = frames
     z = json.loads((out / "bench_3_001_truth.json").read_text())["z_mm"]
@@ -258,6 +273,12 @@ def test_analyze_iterative_method_and_a_bad_method(frames):
     assert frame["n_cells"] > 0 and frame["cores"] == "cellnet"  # said in the report
     bad = runner.invoke(app, [*base, "--cores", "magic"])
     assert bad.exit_code != 0 and "--cores" in bad.output
+    res = runner.invoke(app, [*base, "--merge", "rule"])  # the h_core rule, no MergeNet
+    assert res.exit_code == 0, res.output
+    frame = json.loads(res.stdout)["frames"][0]
+    assert frame["n_cells"] > 0 and frame["merge"] == "rule"
+    bad = runner.invoke(app, [*base, "--merge", "magic"])
+    assert bad.exit_code != 0 and "--merge" in bad.output
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")

@@ -121,6 +121,10 @@ def analyze(
         "corenet", "--cores", help="Whose core map splits touching cells: 'corenet' (CellNet's, "
         "corrected by CoreNet) or 'cellnet' (CellNet's alone: faster, more merged cells)."
     ),
+    merge: str = typer.Option(
+        "mergenet", "--merge", help="Which touching regions are one cell: 'mergenet' (learned, "
+        "with CoreNet's cores) or 'rule' (the h_core rule alone: more cells split in two)."
+    ),
     second: list[Path] | None = typer.Option(
         None, "--second", metavar="FILE", help="A hologram of the same field under a second "
         "LED, one per FILE in the same order (needs --refine): thick cells' whole turns and a "
@@ -157,6 +161,8 @@ def analyze(
         fail(f"--views must be 1, 2, 4 or 8, got {views}")
     if cores not in ("corenet", "cellnet"):
         fail(f"--cores must be 'corenet' or 'cellnet', got {cores!r}")
+    if merge not in ("mergenet", "rule"):
+        fail(f"--merge must be 'mergenet' or 'rule', got {merge!r}")
     check_device(device)
     if (db is None) != (batch is None):
         fail("--db and --batch go together")
@@ -192,6 +198,7 @@ def analyze(
                     precision=precision,  # type: ignore[arg-type]
                     views=views,
                     cores=cores,  # type: ignore[arg-type]
+                    merge=merge,  # type: ignore[arg-type]
                     **pair,
                 )
                 qc = frame_attributes(res, volume_ml=volume_ml)
