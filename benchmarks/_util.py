@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -35,3 +35,35 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
+
+
+def tuning_fields(size: int = 768) -> Iterator[dict[str, Any]]:
+    """The 24 tuning frames of sessions 11-14 (seed 97), each with its back-propagated field.
+
+    Streams 900-917 cover three scenarios at 80 / 60 / 30 % confluence and 950-955 add six at
+    80 %; optics are drawn over the operating range (``random_setup``) and the distance is
+    off by an autofocus-sized error (2 um). Never the benchmark's frames (seed 0) nor any
+    network's training frames. Yields ``sc``, ``cf``, ``px``, ``wl``, ``frame``, ``field``.
+    """
+    import numpy as np
+
+    from biopilot.imaging import backpropagate
+    from biopilot.imaging.cellnet_data import random_setup
+    from biopilot.imaging.recon_input import normalize_illumination
+    from biopilot.twin.incubator import simulate_frame
+
+    kinds = ("stem_cell", "adherent", "suspension")
+    streams = [(900 + i, kinds[i % 3], (0.8, 0.6, 0.3)[(i // 3) % 3]) for i in range(18)]
+    streams += [(950 + i, kinds[i % 3], 0.8) for i in range(6)]
+    for stream, scenario, confluence in streams:
+        rng = np.random.default_rng([97, stream])
+        optics, scene = random_setup(rng, size)
+        scene = scene.model_copy(update={"scenario": scenario, "confluence": confluence})
+        frame = simulate_frame(optics, scene, rng=rng)
+        z = frame.z_mm + rng.normal(0.0, 2e-3)
+        holo = frame.hologram.astype(np.float32)
+        field = backpropagate(holo, z, relative=normalize_illumination(holo)[0],
+                              wavelength_um=optics.wavelength_um, pixel_um=optics.pixel_um,
+                              n_medium=optics.n_medium)
+        yield {"sc": scenario, "cf": confluence, "px": optics.pixel_um,
+               "wl": optics.wavelength_um, "frame": frame, "field": field}

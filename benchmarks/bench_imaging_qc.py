@@ -2,8 +2,9 @@
 
 Runs the twin's seeded benchmark set (``biopilot.twin.incubator.benchmark_set``) through
 ``biopilot.imaging``: each frame is analysed along several paths: the whole pipeline from
-the hologram with CellNet and CoreNet (``net``), with CellNet's cores uncorrected
-(``net-cellnet``, side by side) or with iterative retrieval (``iterative``), and the
+the hologram with CellNet, CoreNet and MergeNet (``net``), without MergeNet (``net-rule``: the
+``h_core`` rule), with CellNet's cores uncorrected (``net-cellnet``, side by side) or with
+iterative retrieval (``iterative``), and the
 simulator's true phase degraded like a reconstruction (``true``: blur and noise; what the
 classifier was trained on), so that a shortfall can be placed in the reconstruction or in
 the cell analysis. Prints markdown tables, target against measured.
@@ -39,7 +40,7 @@ from biopilot.imaging.pipeline import FrameAnalysis
 from biopilot.imaging.train import Degradation
 from biopilot.twin.incubator import SimulatedFrame, at_wavelength, benchmark_set
 
-_PATHS = ("net", "net-cellnet", "iterative")  # the analyze_frame paths; "true" is apart
+_PATHS = ("net", "net-rule", "net-cellnet", "iterative")  # the analyze_frame paths; "true" is apart
 
 
 def main() -> None:
@@ -49,7 +50,8 @@ def main() -> None:
     ap.add_argument("--size", default="2748x3840", help="ROWSxCOLS")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--paths", default="net,true",
-                    help="net, net-cellnet (CellNet's cores uncorrected), iterative, true")
+                    help="net, net-rule (CoreNet, no MergeNet), net-cellnet (CellNet's cores "
+                    "uncorrected, no MergeNet), iterative, true")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (network and FFTs)")
     ap.add_argument("--cellnet", default=None, help="CellNet weights (default: shipped)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -115,6 +117,7 @@ def main() -> None:
                     refine=args.refine,
                     views=args.views,
                     cores="cellnet" if path == "net-cellnet" else "corenet",
+                    merge="rule" if path == "net-rule" else "mergenet",
                     **(second if method == "net" else {}),
                 )
         for name, res in paths.items():

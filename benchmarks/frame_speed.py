@@ -14,7 +14,8 @@ Frames are simulated once and kept in ``--cache`` (pickles) so that both trees s
 same holograms. Each process first analyses a 512 px crop (numba compilation, MKL set-up).
 Redirect the lines to a file and ``--summary FILE`` prints the median per step and tree, and
 the median ratio per frame (first tree over the others). ``--cores cellnet`` times the path
-without CoreNet (alternate it with the default in one tree to see what CoreNet costs).
+without CoreNet (alternate it with the default in one tree to see what CoreNet costs), and
+``--merge rule`` the path without MergeNet (the ``h_core`` rule alone).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def main() -> None:
     ap.add_argument("--cache", default="/tmp/biopilot-bench-frames", help="pickled frames")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cores", default="corenet", help="corenet (default) or cellnet")
+    ap.add_argument("--merge", default="mergenet", help="mergenet (default) or rule")
     ap.add_argument("--summary", type=Path, default=None, help="summarise these JSON lines")
     args = ap.parse_args()
     if args.summary is not None:
@@ -63,10 +65,10 @@ def main() -> None:
             warm = True
         t0 = time.perf_counter()
         r = analyze_frame(f.hologram, wavelength_um=o.wavelength_um, pixel_um=o.pixel_um,
-                          classifier=clf, cores=args.cores)
+                          classifier=clf, cores=args.cores, merge=args.merge)
         wall = time.perf_counter() - t0
         steps = {k: round(v, 2) for k, v in r.timings_s.items() if k != "reconstruct.refine"}
-        tree = f"{Path(biopilot.__file__).parents[1]} ({args.cores})"
+        tree = f"{Path(biopilot.__file__).parents[1]} ({args.cores}, {args.merge})"
         print(json.dumps({"tree": tree, "frame": i,
                           "cells": r.n_cells, "wall_s": round(wall, 2), **steps}), flush=True)
 

@@ -27,14 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from _util import print_table
-from biopilot.imaging import backpropagate, load_default_cellnet, segment_maps
-from biopilot.imaging.cellnet_data import random_setup
+from _util import print_table, tuning_fields
+from biopilot.imaging import load_default_cellnet, segment_maps
 from biopilot.imaging.cellnet_io import fold_view
 from biopilot.imaging.corenet import CORE, default_corenet_path, load_corenet
 from biopilot.imaging.metrics import score_segmentation
-from biopilot.imaging.recon_input import normalize_illumination
-from biopilot.twin.incubator import simulate_frame
 
 SCENARIOS = ("stem_cell", "adherent", "suspension")
 CUTS = ((0.4, 0.05), (0.4, 0.0), (0.4, 0.1), (0.4, 0.15), (0.3, 0.05), (0.5, 0.05))
@@ -97,23 +94,14 @@ def _frames(cache: Path) -> list[dict[str, Any]]:
         with cache.open("rb") as fh:
             return list(pickle.load(fh))
     net = load_default_cellnet().fused()
-    streams = [(900 + i, SCENARIOS[i % 3], (0.8, 0.6, 0.3)[(i // 3) % 3]) for i in range(18)]
-    streams += [(950 + i, SCENARIOS[i % 3], 0.8) for i in range(6)]
     out = []
-    for stream, scenario, confluence in streams:
-        rng = np.random.default_rng([97, stream])
-        optics, scene = random_setup(rng, 768)
-        scene = scene.model_copy(update={"scenario": scenario, "confluence": confluence})
-        f = simulate_frame(optics, scene, rng=rng)
-        z = f.z_mm + rng.normal(0.0, 2e-3)
-        u = backpropagate(f.hologram, z, relative=normalize_illumination(f.hologram)[0],
-                          wavelength_um=optics.wavelength_um, pixel_um=optics.pixel_um,
-                          n_medium=optics.n_medium)
+    for t in tuning_fields():
+        u = t["field"]
         x = torch.from_numpy(fold_view(u, u.shape)).permute(2, 0, 1)[None].contiguous()
         with torch.inference_mode():
             y = net.body(x)  # the fused network's phase carries its gain, as CoreNet reads it
-        out.append({"sc": scenario, "cf": confluence, "px": optics.pixel_um,
-                    "x": x[0].numpy(), "y": y[0].numpy(), "labels": f.labels})
+        out.append({"sc": t["sc"], "cf": t["cf"], "px": t["px"],
+                    "x": x[0].numpy(), "y": y[0].numpy(), "labels": t["frame"].labels})
     with cache.open("wb") as fh:
         pickle.dump(out, fh)
     return out
