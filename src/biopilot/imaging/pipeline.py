@@ -187,8 +187,9 @@ def analyze_frame(
         AVX512-BF16).
     views : {1, 2, 4, 8}
         ``"net"`` method: mirror images of the field CellNet's maps are averaged over
-        (test-time augmentation); 4 cut the count error at 80 % confluence from 11.5 to 7 %
-        on the benchmark, for 4x the network's time (~+4 s a 4K frame on 2 cores).
+        (test-time augmentation); with CoreNet and MergeNet 4 took F1 at 80 % confluence
+        from 0.91 to 0.93 on the benchmark, for 4x the networks' time (~+5 s a 4K frame on
+        2 cores; RESULTS.md, session 14).
     cores : {"corenet", "cellnet"}
         ``"net"`` method without ``refine``: whose core map splits touching cells.
         ``"corenet"`` (default): CellNet's, corrected by the shipped
