@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -109,11 +110,7 @@ def train_net(
         except ValueError as err:
             fail(str(err))
     path = save_cellnet(net, out or default_cellnet_path(), info.metadata())
-    row = {"seed": seed, "weights": str(path), **info.validation}
-    if as_json:
-        print_json(row)
-    else:
-        print_table("CellNet (held-out frames)", [row])
+    _report("CellNet (held-out frames)", seed, path, info.validation, as_json)
 
 
 def train_cores(
@@ -159,11 +156,7 @@ def train_cores(
                f"{size} --steps {steps} --batch {batch} --patch {patch} --widths {widths}")
     path = save_corenet(net, out or default_corenet_path(), {"command": command,
                                                              **info.metadata()})
-    row = {"seed": seed, "weights": str(path), **info.validation}
-    if as_json:
-        print_json(row)
-    else:
-        print_table("CoreNet (held-out frames, cell pixels)", [row])
+    _report("CoreNet (held-out frames, cell pixels)", seed, path, info.validation, as_json)
 
 
 def train_merge(
@@ -207,11 +200,18 @@ def train_merge(
                f"--size {size} --epochs {epochs} --dagger {dagger}")
     path = save_mergenet(net, out or default_mergenet_path(), {"command": command,
                                                                **info.metadata()})
-    row = {"seed": seed, "weights": str(path), **info.validation}
+    _report("MergeNet (held-out frames: F1 at IoU 0.5, count error)", seed, path,
+            info.validation, as_json)
+
+
+def _report(title: str, seed: int, path: Path, validation: dict[str, Any],
+            as_json: bool) -> None:
+    """One row: the seed, where the weights went and how they scored on held-out frames."""
+    row = {"seed": seed, "weights": str(path), **validation}
     if as_json:
         print_json(row)
     else:
-        print_table("MergeNet (held-out frames: F1 at IoU 0.5, count error)", [row])
+        print_table(title, [row])
 
 
 def _level_widths(text: str) -> tuple[int, ...]:
