@@ -111,6 +111,12 @@ def test_merge_cells_merges_what_the_net_says_once_per_region_and_round():
     np.testing.assert_array_equal(whole, (labels > 0).astype(np.int32))
     with pytest.raises(ValueError, match="threshold"):
         merge_cells(*args, pixel_um=1.0, net=_constant_net(0.0), threshold=1.0)
+    nan = ones.copy()
+    nan[4, 5] = np.nan  # inside region 1
+    with pytest.raises(ValueError, match="NaN"):
+        merge_cells(labels, ones, ones, nan, pixel_um=1.0, net=_constant_net(10.0))
+    with pytest.raises(ValueError, match="core map has shape"):
+        merge_cells(labels, ones, ones[:5], ones, pixel_um=1.0, net=_constant_net(10.0))
     t = mt.tables(labels, ones, ones, ones, 3)
     x = pair_features(t, 1.0)
     assert x.shape == (2, len(FEATURES)) and np.isfinite(x).all()

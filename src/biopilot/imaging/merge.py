@@ -162,10 +162,19 @@ def merge_cells(
     -------
     labels : (H, W) ndarray of int32
         The merged regions, numbered 1..M in the order of their lowest input label.
+
+    Raises
+    ------
+    ValueError
+        If a map's shape differs from the labels', a map holds NaN or infinite values inside
+        the regions, or the threshold is outside (0, 1).
     """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     lab = np.asarray(labels)
+    for name, m in (("foreground", foreground), ("core", core), ("phase", phase)):
+        if np.shape(m) != lab.shape:
+            raise ValueError(f"{name} map has shape {np.shape(m)}, the labels {lab.shape}")
     n = int(lab.max()) if lab.size else 0
     if n < 2:
         return lab.astype(np.int32, copy=False)
@@ -175,7 +184,10 @@ def merge_cells(
     for _ in range(rounds):
         if t.a.size == 0:
             break
-        p = model.probability(pair_features(t, pixel_um))
+        x = pair_features(t, pixel_um)
+        if not np.isfinite(x).all():  # a NaN would compare as "not below" and merge all
+            raise ValueError("the maps hold NaN or infinite values inside the regions")
+        p = model.probability(x)
         into = _pick(np.argsort(-p), t.a, t.b, p, threshold, t.n)
         keep = into == np.arange(t.n + 1)
         if keep.all():
