@@ -158,10 +158,11 @@ def test_the_pipeline_refines_the_network_phase_and_the_distance(frame):
     assert _rmse(refined.phase_rad, f) < 0.7 * _rmse(raw.phase_rad, f)
     assert abs(refined.z_mm - f.z_mm) < 1e-3 < abs(raw.z_mm - f.z_mm) + 1e-9
     assert refined.timings_s["reconstruct.refine"] > 0
-    # cells from the refined phase's watershed, at least as good as the network's maps here
+    # cells from the refined phase's watershed: nearly all found whole (0.97 here; the
+    # default path's maps, cut and merged by MergeNet since session 14, find all of them)
     f1_raw = score_segmentation(f.labels, raw.labels).f1
     f1_refined = score_segmentation(f.labels, refined.labels).f1
-    assert f1_refined >= f1_raw - 0.02 and f1_refined > 0.8
+    assert f1_refined > 0.93 and f1_raw > 0.93
     with pytest.raises(ValueError, match="refine"):
         analyze_frame(f.hologram, refine=-1, **kw)
 
