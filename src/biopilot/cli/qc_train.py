@@ -16,10 +16,14 @@ from biopilot.cli._common import (
     progress,
 )
 
+# The options every training command shares.
+SEED_OPTION = typer.Option(0, "--seed", help="Seed of data, initialisation and batches.")
+OUT_OPTION = typer.Option(None, "--out", help="Weights file (default: shipped).")
+
 
 def train(
-    seed: int = typer.Option(0, "--seed", help="Seed of data, initialisation and batch order."),
-    out: Path | None = typer.Option(None, "--out", help="Weights file (default: shipped)."),
+    seed: int = SEED_OPTION,
+    out: Path | None = OUT_OPTION,
     frames: int = typer.Option(60, "--frames", min=3, help="Frames of degraded true phase."),
     net_frames: int = typer.Option(
         60, "--net-frames", min=0, help="Frames through CellNet (the default pipeline's phase)."
@@ -59,8 +63,8 @@ def train(
 
 
 def train_net(
-    seed: int = typer.Option(0, "--seed", help="Seed of data, initialisation and batches."),
-    out: Path | None = typer.Option(None, "--out", help="Weights file (default: shipped)."),
+    seed: int = SEED_OPTION,
+    out: Path | None = OUT_OPTION,
     frames: int = typer.Option(1200, "--frames", min=2, help="Simulated training frames."),
     val: int = typer.Option(48, "--val", min=1, help="Held-out frames scored at the end."),
     size: int = typer.Option(512, "--size", min=32, help="Side of each frame, px."),
@@ -114,8 +118,8 @@ def train_net(
 
 
 def train_cores(
-    seed: int = typer.Option(0, "--seed", help="Seed of data, initialisation and batches."),
-    out: Path | None = typer.Option(None, "--out", help="Weights file (default: shipped)."),
+    seed: int = SEED_OPTION,
+    out: Path | None = OUT_OPTION,
     frames: int = typer.Option(480, "--frames", min=2, help="Simulated training frames."),
     val: int = typer.Option(24, "--val", min=1, help="Held-out frames scored at the end."),
     size: int = typer.Option(384, "--size", min=64, help="Side of each frame, px."),
@@ -160,8 +164,8 @@ def train_cores(
 
 
 def train_merge(
-    seed: int = typer.Option(0, "--seed", help="Seed of data, initialisation and batches."),
-    out: Path | None = typer.Option(None, "--out", help="Weights file (default: shipped)."),
+    seed: int = SEED_OPTION,
+    out: Path | None = OUT_OPTION,
     frames: int = typer.Option(200, "--frames", min=2, help="Simulated training frames."),
     val: int = typer.Option(24, "--val", min=1, help="Held-out frames scored at the end."),
     size: int = typer.Option(768, "--size", min=64, help="Side of each frame, px."),
@@ -173,8 +177,8 @@ def train_merge(
 ) -> None:
     """Train MergeNet (which touching regions are one cell) on the shipped CellNet and CoreNet.
 
-    The shipped weights were made with the defaults on a 2-core CPU (~4 min simulating, ~3
-    training). Retrain it after retraining CellNet or CoreNet: it reads their maps.
+    The shipped weights were made with the defaults on a 2-core CPU in ~7 minutes.
+    Retrain it after retraining CellNet or CoreNet: it reads their maps.
     """
     import torch
 
