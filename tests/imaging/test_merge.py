@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 
 import numpy as np
@@ -186,3 +187,6 @@ def test_training_is_reproducible_and_scored_against_the_rule():
                                     "count_error_merge"}
     with pytest.raises(ValueError, match="no training frames"):
         train_mergenet([])
+    lonely = dataclasses.replace(frames[0], labels=(frames[0].labels > 0).astype(np.int32))
+    with pytest.raises(ValueError, match="no two regions touch"):
+        train_mergenet([lonely])

@@ -147,6 +147,8 @@ def train_mergenet(
     torch.manual_seed(seed)
     net = MergeNet()
     data = [_examples(fr, None, threshold, 1) for fr in frames]
+    if not any(xs for xs, _ in data):
+        raise ValueError("no two regions touch in the training frames: give more frames")
     x = np.concatenate([a for xs, _ in data for a in xs])
     net.mean.copy_(torch.from_numpy(x.mean(0)))
     net.scale.copy_(torch.from_numpy(np.maximum(x.std(0), 1e-6)))
