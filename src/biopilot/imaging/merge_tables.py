@@ -94,7 +94,7 @@ def _band(
     count = _pass(lab, core, fg, phase, lo, hi, region, np.zeros(0, np.int64),
                   np.zeros(0, np.int64), np.zeros((0, 5)))
     a, b, v = np.empty(count, np.int64), np.empty(count, np.int64), np.zeros((count, 5))
-    _pass(lab, core, fg, phase, lo, hi, np.zeros((n + 1, 9)), a, b, v)  # sums counted once
+    _pass(lab, core, fg, phase, lo, hi, region, a, b, v)  # the regions were summed already
     return region, a, b, v
 
 
@@ -104,8 +104,8 @@ def _pass(
     phase: NDArray[np.float32], lo: int, hi: int, region: NDArray[np.float64],
     a: NDArray[np.int64], b: NDArray[np.int64], v: NDArray[np.float64],
 ) -> int:  # pragma: no cover - compiled; covered through tables
-    """Count the contact entries of rows ``lo:hi`` (arrays empty) or write them; sum the
-    regions. Pixel pairs of the same two regions met one after another (a border along the
+    """Count the contact entries of rows ``lo:hi`` and sum the regions (arrays empty), or
+    write the entries. Pixel pairs of the same two regions met one after another (a border along the
     row) add up in one entry: about half as many entries to sort."""
     ny, nx = lab.shape
     fill = a.size > 0
@@ -114,7 +114,7 @@ def _pass(
     for y in range(lo, hi):
         for x in range(nx):
             la = lab[y, x]
-            if la > 0:
+            if la > 0 and not fill:  # the regions in the counting pass only
                 r = region[la]
                 r[0] += 1.0
                 r[1] += y
