@@ -87,9 +87,10 @@ class MergeNet(nn.Module):
         return self.body((x - self.mean) / self.scale)[:, 0]
 
     def probability(self, features: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Probability that each contact is inside one cell."""
+        """Probability that each contact is inside one cell (on the network's device)."""
         with torch.inference_mode():
-            return torch.sigmoid(self(torch.from_numpy(features))).numpy()
+            x = torch.from_numpy(features).to(self.mean.device)
+            return torch.sigmoid(self(x)).cpu().numpy()
 
 
 def pair_features(t: mt.Tables, pixel_um: float) -> NDArray[np.float32]:

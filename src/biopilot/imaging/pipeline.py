@@ -278,7 +278,7 @@ def analyze_frame(
     labels = segment_maps(maps.foreground, maps.core, pixel_um=pixel_um, **workers, **maps_opts)
     if learned:
         labels = merge_cells(labels, maps.foreground, maps.core, maps.phase_rad,
-                             pixel_um=pixel_um, net=_default_mergenet(dev))
+                             pixel_um=pixel_um, net=_default_mergenet())  # tiny: CPU
     t4 = t5 = time.perf_counter()
     phase = maps.phase_rad
     # whose cores cut the cells, and what merged them
@@ -358,10 +358,10 @@ def _default_corenet(device: str) -> CoreNet:
     return load_default_corenet(device)
 
 
-@functools.lru_cache(maxsize=2)
-def _default_mergenet(device: str) -> MergeNet:
-    """The shipped MergeNet, read once per process and device."""
-    return load_default_mergenet(device)
+@functools.lru_cache(maxsize=1)
+def _default_mergenet() -> MergeNet:
+    """The shipped MergeNet, read once per process (it runs on the CPU)."""
+    return load_default_mergenet()
 
 
 def analyze_phase(
