@@ -12,9 +12,11 @@ Session 11 found the shipped network at its capacity (no gain from 4,000 more CP
 overfitting): a wider one (``--widths 24,48,96,144``) is the experiment for a GPU run, if its
 CPU frame time can stay near the 3 s budget (CellNet is ~0.95 of 2.15 s now).
 
-After a new CellNet, retrain the cell classifier on a CPU (it learns from CellNet's phase and
-cells): copy ``cellnet.pt`` and ``cellnet.json`` into ``src/biopilot/imaging/weights/``, run
-``biopilot qc train --seed 0`` (2 minutes), then ``benchmarks/bench_imaging_qc.py``.
+After a new CellNet, retrain what reads its answers, on a CPU, in this order: copy
+``cellnet.pt`` and ``cellnet.json`` into ``src/biopilot/imaging/weights/``, then run
+``biopilot qc train-cores --seed 0`` (CoreNet, ~21 min), ``biopilot qc train-merge --seed 0``
+(MergeNet, ~7 min) and ``biopilot qc train --seed 0`` (the cell classifier, minutes), then
+``benchmarks/tune_mergenet.py`` and ``benchmarks/bench_imaging_qc.py``.
 """
 
 from __future__ import annotations
