@@ -24,6 +24,7 @@ References
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,7 @@ def merge_cells(
     pixel_um : float
         Pixel pitch in the object plane, um.
     net : MergeNet, optional
-        Default: the shipped weights.
+        Default: the shipped weights (read once per process; a tiny MLP, run on the CPU).
     threshold : float
         Probability above which a pair is merged (in (0, 1)).
     rounds : int
@@ -179,7 +180,7 @@ def merge_cells(
     n = int(lab.max()) if lab.size else 0
     if n < 2:
         return lab.astype(np.int32, copy=False)
-    model = net or load_default_mergenet()
+    model = net or _shipped()
     t = mt.tables(lab, core, foreground, phase, n)
     final = np.arange(n + 1)
     for _ in range(rounds):
@@ -242,3 +243,9 @@ def default_mergenet_path() -> Path:
 def load_default_mergenet(device: str = "cpu") -> MergeNet:
     """The shipped MergeNet (``imaging/weights/mergenet.pt``), loaded offline."""
     return load_mergenet(default_mergenet_path(), device=device)
+
+
+@functools.cache
+def _shipped() -> MergeNet:
+    """The shipped MergeNet on the CPU, read once per process (``merge_cells``'s default)."""
+    return load_default_mergenet()

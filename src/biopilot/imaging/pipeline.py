@@ -19,7 +19,7 @@ from biopilot.imaging.classify import CellClassifier, load_default_classifier
 from biopilot.imaging.corenet import CoreNet, load_default_corenet
 from biopilot.imaging.dualwave import refine_two_wavelengths
 from biopilot.imaging.features import measure_cells
-from biopilot.imaging.merge import MergeNet, load_default_mergenet, merge_cells
+from biopilot.imaging.merge import merge_cells
 from biopilot.imaging.phase import backpropagate
 from biopilot.imaging.recon_input import check_hologram, check_optics, normalize_illumination
 from biopilot.imaging.reconstruct import reconstruct
@@ -278,7 +278,7 @@ def analyze_frame(
     labels = segment_maps(maps.foreground, maps.core, pixel_um=pixel_um, **workers, **maps_opts)
     if learned:
         labels = merge_cells(labels, maps.foreground, maps.core, maps.phase_rad,
-                             pixel_um=pixel_um, net=_default_mergenet())  # tiny: CPU
+                             pixel_um=pixel_um)
     t4 = t5 = time.perf_counter()
     phase = maps.phase_rad
     # whose cores cut the cells, and what merged them
@@ -356,12 +356,6 @@ def _default_cellnet(device: str) -> CellNet:
 def _default_corenet(device: str) -> CoreNet:
     """The shipped CoreNet, read once per process and device."""
     return load_default_corenet(device)
-
-
-@functools.lru_cache(maxsize=1)
-def _default_mergenet() -> MergeNet:
-    """The shipped MergeNet, read once per process (it runs on the CPU)."""
-    return load_default_mergenet()
 
 
 def analyze_phase(
