@@ -8,11 +8,9 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from typer.testing import CliRunner
 
@@ -45,6 +43,21 @@ def served_twin(units: int, speed: float) -> Iterator[str]:
     finally:
         plant.terminate()
         plant.wait(10)
+
+
+@contextlib.contextmanager
+def _cli_process(args: list[str], log: Path) -> Iterator[subprocess.Popen[str]]:
+    """``biopilot ARGS`` in its own process (stderr to ``log``), killed on the way out."""
+    cmd = [sys.executable, "-m", "biopilot.cli.main", *args]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
 
 
 def test_control_run_drives_a_unit_of_a_served_twin(tmp_path: Path) -> None:
@@ -101,30 +114,29 @@ def test_control_run_names_bad_input() -> None:
 
 def test_advisory_mode_writes_only_what_a_user_accepted(tmp_path: Path) -> None:
     db = tmp_path / "advice.db"
-    result: dict[str, Any] = {}
     accepted = None
     with served_twin(units=1, speed=1500) as url:
         args = ["control", "run", url, "--unit", "BR-01", "--units", "1", "--mode", "advisory",
                 "--db", str(db), "--hours", "13", "--json"]  # fmt: skip
-        worker = threading.Thread(target=lambda: result.update(res=runner.invoke(app, args)))
-        worker.start()
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline and worker.is_alive():
-            time.sleep(0.5)
-            if not db.exists():
-                continue
-            # The cockpit's part: an operator accepts the pending recommendation. One the
-            # controller superseded before it saw the acceptance is not written; then the
-            # operator accepts the newer one (the race of a loaded machine, not a fault).
-            latest, wrote = _advice(db)
-            if wrote:
-                break
-            if latest is not None and float(latest.payload["controller"]["t_h"]) != accepted:
-                accepted = _accept(db, latest)
-        worker.join(200)
-    res = result["res"]
-    assert res.exit_code == 0, res.output
-    rows = json.loads(res.stdout)["decisions"]
+        # Its own process, as on a site: whatever happens, the test stops it (a thread could
+        # outlive the test, retrying a plant already gone, and keep the test run from ending).
+        with _cli_process(args, tmp_path / "control.log") as ctl:
+            deadline = time.monotonic() + 150
+            while time.monotonic() < deadline and ctl.poll() is None:
+                time.sleep(0.5)
+                if not db.exists():
+                    continue
+                # The cockpit's part: an operator accepts the pending recommendation. One the
+                # controller superseded before it saw the acceptance is not written; then the
+                # operator accepts the newer one (the race of a loaded machine, not a fault).
+                latest, wrote = _advice(db)
+                if wrote:
+                    break
+                if latest is not None and float(latest.payload["controller"]["t_h"]) != accepted:
+                    accepted = _accept(db, latest)
+            stdout, _ = ctl.communicate(timeout=200)
+    assert ctl.returncode == 0, (tmp_path / "control.log").read_text()[-3000:]
+    rows = json.loads(stdout)["decisions"]
     assert accepted is not None and len(rows) >= 3
     written = [r["batch h"] for r in rows if r["written"]]
     # The accepted advice reached the plant; at the next, unaccepted one the unit was handed

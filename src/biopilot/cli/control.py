@@ -126,6 +126,9 @@ async def _control(
                     break
                 if ingest.done():
                     ingest.result()
+                if watch.done():  # the estimate would never reach end_h: say why, stop
+                    watch.result()
+                    raise RuntimeError("the online monitor stopped before the run's end")
                 await asyncio.sleep(0.5)
         finally:
             stop.set()

@@ -18,7 +18,7 @@ import signal
 import socket
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,26 +89,41 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]port {http_port} is busy: the cockpit will be on {free}[/]")
             http_port = free
         cockpit = CockpitProcess(out / "line.db", http_port, out / "cockpit.log") if serve else None
-        signal.signal(signal.SIGTERM, _terminate)  # so the cockpit and the plant are stopped
-        try:
-            summary = run_demo(out, days=days, speed=speed, seed=seed, faults=faults,
-                               port=port, quiet=json_out, training=(campaign, good_batches),
-                               mpc_unit=None if mpc_unit.lower() == "none" else mpc_unit,
-                               cockpit=cockpit)
-        except (ConfigError, LineConfigError, ValueError, OSError, RuntimeError) as err:
-            _stop(cockpit)
-            fail(str(err))
-        except KeyboardInterrupt:
-            _stop(cockpit)
-            fail("interrupted: the run was aborted (what was stored stays in the historian)", 130)
-        if json_out:
-            print_json(summary)
-        else:
-            _print_summary(summary)
-        if cockpit is not None:
-            _print_logins(cockpit)
-            with contextlib.suppress(KeyboardInterrupt):
-                cockpit.wait()
+        with _sigterm_exits():
+            try:
+                summary = run_demo(out, days=days, speed=speed, seed=seed, faults=faults,
+                                   port=port, quiet=json_out, training=(campaign, good_batches),
+                                   mpc_unit=None if mpc_unit.lower() == "none" else mpc_unit,
+                                   cockpit=cockpit)
+            except (ConfigError, LineConfigError, ValueError, OSError, RuntimeError) as err:
+                _stop(cockpit)
+                fail(str(err))
+            except KeyboardInterrupt:
+                _stop(cockpit)
+                fail("interrupted: the run was aborted (what was stored stays in the historian)",
+                     130)
+            if json_out:
+                print_json(summary)
+            else:
+                _print_summary(summary)
+            if cockpit is not None:
+                _print_logins(cockpit)
+                with contextlib.suppress(KeyboardInterrupt):
+                    cockpit.wait()
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """SIGTERM leaves through SystemExit (children stopped on the way out) while inside.
+
+    The caller's own handler is back afterwards: the command may run inside another program
+    (a test runner), whose handling of SIGTERM must not be left changed.
+    """
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _terminate(signum: int, frame: object) -> None:
