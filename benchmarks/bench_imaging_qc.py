@@ -2,7 +2,8 @@
 
 Runs the twin's seeded benchmark set (``biopilot.twin.incubator.benchmark_set``) through
 ``biopilot.imaging``: each frame is analysed along several paths: the whole pipeline from
-the hologram with CellNet, CoreNet and MergeNet (``net``), without MergeNet (``net-rule``: the
+the hologram with CellNet, CoreNet and MergeNet (``net``), cut on the sensor's own grid even
+where it is coarser than 1.3 um (``net-sensor``), without MergeNet (``net-rule``: the
 ``h_core`` rule), with CellNet's cores uncorrected (``net-cellnet``, side by side) or with
 iterative retrieval (``iterative``), and the
 simulator's true phase degraded like a reconstruction (``true``: blur and noise; what the
@@ -37,10 +38,12 @@ from biopilot.imaging import analyze_frame, analyze_phase, load_default_classifi
 from biopilot.imaging.cellnet import load_cellnet, load_default_cellnet
 from biopilot.imaging.metrics import score_segmentation
 from biopilot.imaging.pipeline import FrameAnalysis
+from biopilot.imaging.resample import ANALYSIS_PIXEL_UM
 from biopilot.imaging.train import Degradation
 from biopilot.twin.incubator import SimulatedFrame, at_wavelength, benchmark_set
 
-_PATHS = ("net", "net-rule", "net-cellnet", "iterative")  # the analyze_frame paths; "true" is apart
+# the analyze_frame paths; "true" is apart
+_PATHS = ("net", "net-sensor", "net-rule", "net-cellnet", "iterative")
 
 
 def main() -> None:
@@ -50,7 +53,8 @@ def main() -> None:
     ap.add_argument("--size", default="2748x3840", help="ROWSxCOLS")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--paths", default="net,true",
-                    help="net, net-rule (CoreNet, no MergeNet), net-cellnet (CellNet's cores "
+                    help="net, net-sensor (no resampling to 1.3 um), net-rule (CoreNet, no "
+                    "MergeNet), net-cellnet (CellNet's cores "
                     "uncorrected, no MergeNet), iterative, true")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (network and FFTs)")
     ap.add_argument("--cellnet", default=None, help="CellNet weights (default: shipped)")
@@ -118,6 +122,7 @@ def main() -> None:
                     views=args.views,
                     cores="cellnet" if path == "net-cellnet" else "corenet",
                     merge="rule" if path == "net-rule" else "mergenet",
+                    analysis_pixel_um=None if path == "net-sensor" else ANALYSIS_PIXEL_UM,
                     **(second if method == "net" else {}),
                 )
         for name, res in paths.items():

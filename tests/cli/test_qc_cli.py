@@ -288,6 +288,21 @@ def test_asking_for_cuda_without_it_is_a_clear_error(frames):
     assert res.exit_code != 0 and "no CUDA device" in res.output
 
 
+def test_analyze_cuts_a_coarse_sensor_on_the_finer_grid_unless_told_not_to(tmp_path):
+    from biopilot.twin.incubator import OpticalSetup, SceneSpec, simulate_frame, write_frame
+
+    optics = OpticalSetup(wavelength_nm=532, pixel_um=1.67, z_mm=1.2, shape_px=(160, 160))
+    frame = simulate_frame(optics, SceneSpec(scenario="stem_cell", confluence=0.5), rng=7)
+    path = str(write_frame(frame, tmp_path, "npy", truth=False))
+    pitches = []
+    for extra in ([], ["--analysis-pixel", "1.5"], ["--analysis-pixel", "0"]):
+        res = runner.invoke(app, ["qc", "analyze", path, "--z", str(frame.z_mm), "--json", "-",
+                                  *extra])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        pitches.append(json.loads(res.stdout)["frames"][0]["analysis_pixel_um"])
+    assert pitches[0] <= 1.3 < pitches[1] <= 1.5 and pitches[2] == 1.67
+
+
 def test_analyze_warns_when_a_frame_is_mostly_unsplit_clumps_or_unexplained(tmp_path):
     from biopilot.twin.incubator import OpticalSetup, SceneSpec, simulate_frame, write_frame
 
