@@ -40,6 +40,23 @@ def test_autofocus_recovers_true_z_within_5_um(
     assert abs(z - f.z_mm) * 1e3 <= 5.0
 
 
+def test_dense_suspension_caustics_do_not_pull_the_focus_towards_the_sensor() -> None:
+    # Thick round cells at 60 %: their caustics drag the phase-only criterion's maximum ~70 um
+    # short of the sample, where the search stopped (-70.7 um before session 15); the
+    # spectrum's estimate (+11 um here) lets it reach the sample's own peak.
+    from biopilot.imaging.cellnet_data import random_setup
+
+    rng = np.random.default_rng([97, 2008])
+    optics, scene = random_setup(rng, 1024)
+    scene = scene.model_copy(update={"scenario": "suspension", "confluence": 0.6})
+    f = simulate_frame(optics, scene, rng=rng)
+    o = f.optics
+    z = autofocus(
+        f.hologram, wavelength_um=o.wavelength_um, pixel_um=o.pixel_um, n_medium=o.n_medium
+    )
+    assert abs(z - f.z_mm) * 1e3 <= 5.0
+
+
 def test_spectral_estimate_is_within_3_percent() -> None:
     f = _frame("adherent", 0.4, 0.2, 1.7, 488, 1.12, 5)
     rel, _ = normalize_illumination(f.hologram.astype(np.float32))
