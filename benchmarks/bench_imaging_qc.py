@@ -10,7 +10,7 @@ simulator's true phase degraded like a reconstruction (``true``: blur and noise;
 classifier was trained on), so that a shortfall can be placed in the reconstruction or in
 the cell analysis. Prints markdown tables, target against measured.
 
-    python benchmarks/bench_imaging_qc.py [--n 5] [--size 2748x3840] [--seed 0]
+    python benchmarks/bench_imaging_qc.py [--n 9] [--size 2748x3840] [--seed 0]
         [--paths net,true] [--device cpu|cuda] [--cellnet PATH] [--refine N]
         [--only 2,3] [--calibrated-tilt] [--views 4] [--second-wavelength]
 
@@ -49,7 +49,8 @@ _PATHS = ("net", "net-sensor", "net-rule", "net-cellnet", "iterative")
 def main() -> None:
     """Run the benchmark and print one table of targets and one of frames."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=5, help="frames (5 covers confluence 0-0.8)")
+    ap.add_argument("--n", type=int, default=9,
+                    help="frames (9 cover pitch 1.12-1.67 um, 405-650 nm, confluence 0-0.8)")
     ap.add_argument("--size", default="2748x3840", help="ROWSxCOLS")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--paths", default="net,true",
