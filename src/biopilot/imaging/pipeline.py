@@ -55,9 +55,10 @@ class FrameAnalysis:
     reconstruction : dict
         How the phase and cells were made, where that varies: ``"cores"`` (``"corenet"`` or
         ``"cellnet"``: whose core map split the cells of the ``"net"`` path without
-        ``refine``) and ``"merge"`` (``"mergenet"`` or ``"rule"``: what merged its regions);
-        ``"two_wavelengths"`` (``combined``,
-        ``turns_changed``, ``inconsistent_fraction`` of
+        ``refine``), ``"merge"`` (``"mergenet"`` or ``"rule"``: what merged its regions) and
+        ``"analysis_pixel_um"`` (the pitch it was cut on: the sensor's, or finer for a coarse
+        sensor); ``"two_wavelengths"`` (``combined``, ``turns_changed``,
+        ``inconsistent_fraction`` of
         :class:`~biopilot.imaging.dualwave.TwoWavelengthPhase`) when a second hologram was
         given.
     hologram_agreement : float
