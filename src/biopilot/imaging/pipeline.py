@@ -278,14 +278,14 @@ def analyze_frame(
     net = cellnet or _default_cellnet(dev)
     fix = _default_corenet(dev) if cores == "corenet" and refine == 0 else None
     learned = fix is not None and merge == "mergenet"  # MergeNet reads CoreNet's cores
+    workers = {"workers": min(os.cpu_count() or 1, 4)}
     netcut = cut_field(net, field_, pixel_um=pixel_um, corenet=fix, merge=learned,
                        max_pixel_um=analysis_pixel_um if refine == 0 else None,
-                       precision=precision, views=views, workers=min(os.cpu_count() or 1, 4),
+                       precision=precision, views=views, **workers,
                        segment_options=segment_options if refine == 0 else None)
     maps, labels, phase = netcut.maps, netcut.labels, netcut.phase_rad
     t3 = t2 + netcut.timings_s["cellnet"]
     t4 = t5 = t3 + netcut.timings_s["segment"]
-    workers = {"workers": min(os.cpu_count() or 1, 4)}
     # whose cores cut the cells, and what merged them
     extra: dict[str, Any] = {} if refine > 0 else {
         "cores": cores, "merge": "mergenet" if learned else "rule",
