@@ -52,6 +52,9 @@ def test_only_coarse_sensors_are_resampled_and_to_at_most_the_pitch() -> None:
     assert analysis_shape((2748, 3840), 1.4, ANALYSIS_PIXEL_UM) is None  # not coarse enough
     assert analysis_shape((2748, 3840), 1.6, 1.58) is None  # within 2 % of the target
     assert analysis_shape((2748, 3840), 1.67, None) is None
+    for bad in (0.0, -1.3, float("nan")):
+        with pytest.raises(ValueError, match="positive pitch"):
+            analysis_shape((2748, 3840), 1.12, bad)
     rows, cols = analysis_shape((2748, 3840), 1.67, ANALYSIS_PIXEL_UM) or (0, 0)
     for n, m in ((2748, rows), (3840, cols)):
         pitch = 1.67 * n / m

@@ -50,7 +50,15 @@ def analysis_shape(
     A sensor coarser than :data:`RESAMPLE_ABOVE_UM` (and than ``target_um``) is resampled:
     each side to the next FFT-friendly length at or above ``side * pixel_um / target_um``,
     so the analysis pitch is at most ``target_um`` (and within ~2 % of it).
+
+    Raises
+    ------
+    ValueError
+        If ``target_um`` is not a positive pitch (None, not 0, turns resampling off).
     """
+    if target_um is not None and not (np.isfinite(target_um) and target_um > 0):
+        raise ValueError(f"analysis pixel must be a positive pitch in um (or None), "
+                         f"got {target_um}")
     if target_um is None or pixel_um <= max(RESAMPLE_ABOVE_UM, target_um * 1.02):
         return None
     rows, cols = (sfft.next_fast_len(int(np.ceil(n * pixel_um / target_um))) for n in shape)
