@@ -2,6 +2,8 @@
 
 import os
 
+from biopilot._memory import retain_freed_memory
+
 __version__ = "0.1.0"
 
 # OpenMP threads (torch's, MKL's) sleep when idle instead of spinning for a while: the
@@ -10,3 +12,8 @@ __version__ = "0.1.0"
 # benchmarks/RESULTS.md, session 6). Read by OpenMP when torch loads, so set before any
 # import of torch; a value already in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# Freed memory stays in the process for the next frame instead of going back to the kernel
+# (and, on VMs with free-page reporting, to the host: 4K frames took twice as long). See
+# biopilot._memory; BIOPILOT_RETAIN_MEMORY=0 turns it off.
+MEMORY_RETAINED = retain_freed_memory()
