@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +20,27 @@ def median_time(fn: Callable[[], Any], repeat: int = 5, warmup: int = 1) -> floa
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def machine() -> str:
+    """One line on the machine: CPU model, cores, torch's SIMD level, memory kept or not.
+
+    Speed figures differ ~2x between this project's VMs (AVX512 with bfloat16 against AVX2
+    only, session 16), so every speed table names the machine it was measured on.
+    """
+    import torch
+
+    import biopilot
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            model = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    kept = "kept" if biopilot.MEMORY_RETAINED else "allocator defaults"
+    return (f"{model}, {os.cpu_count()} cores, torch {torch.__version__} "
+            f"({torch.backends.cpu.get_cpu_capability()}), freed memory {kept}")
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

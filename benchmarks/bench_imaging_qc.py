@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from _util import median_time, print_table
+from _util import machine, median_time, print_table
 from biopilot.imaging import analyze_frame, analyze_phase, load_default_classifier, match_labels
 from biopilot.imaging.cellnet import load_cellnet, load_default_cellnet
 from biopilot.imaging.metrics import score_segmentation
@@ -162,7 +162,7 @@ def main() -> None:
     print_table(per_frame)
     print()
     print_table(_targets(stats, speed))
-    print(f"\ndevice: {args.device}; torch threads: {args.threads}")
+    print(f"\ndevice: {args.device}; torch threads: {args.threads}; {machine()}")
 
 
 class _Acc:

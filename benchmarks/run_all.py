@@ -18,7 +18,9 @@ def main() -> None:
     files = sorted(here.glob("bench_*.py"))
     if names:
         files = [f for f in files if any(n in f.stem for n in names)]
-    print(f"machine: {platform.node()} {platform.machine()} {platform.processor() or ''}".strip())
+    from _util import machine
+
+    print(f"machine: {platform.node()}: {machine()}")
     print(f"python {platform.python_version()}, numpy {np.__version__}")
     failed = []
     for f in files:
