@@ -20,7 +20,7 @@ def retain_freed_memory() -> bool:
     unmaps them on ``free``; on virtual machines that report free pages to the host
     (virtio-balloon), touching such memory again costs a fault on the host, ~3 s per GiB on
     this project's 2-core VM, and a 4K frame's analysis allocated several GiB that way:
-    9.5-11 s against 4-5 s once the memory stays in the process (``frame_speed.py``,
+    8.6-11.8 s against 4.6-6.3 s once the memory stays in the process (``frame_speed.py``,
     RESULTS.md, session 16). Here every block comes from the heap (``M_MMAP_MAX`` 0) and the
     heap is never trimmed (``M_TRIM_THRESHOLD`` the largest size), so the process keeps its
     peak size: the right trade for a service analysing frame after frame. Set
