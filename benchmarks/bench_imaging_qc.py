@@ -34,18 +34,18 @@ import numpy as np
 import torch
 
 from _util import machine, median_time, print_table
+from biopilot.cli.qc_report import spec_default
 from biopilot.imaging import analyze_frame, analyze_phase, load_default_classifier, match_labels
 from biopilot.imaging.cellnet import load_cellnet, load_default_cellnet
 from biopilot.imaging.metrics import score_segmentation
 from biopilot.imaging.pipeline import FrameAnalysis
 from biopilot.imaging.resample import ANALYSIS_PIXEL_UM
 from biopilot.imaging.train import Degradation
-from biopilot.quality.spec import Spec
 from biopilot.twin.incubator import SimulatedFrame, at_wavelength, benchmark_set
 
 # the analyze_frame paths; "true" is apart
 #: The release spec's default: frames under it go to review (their phase is not the sample's).
-_VOUCHED = Spec.model_fields["min_hologram_agreement"].default
+_VOUCHED = spec_default("min_hologram_agreement")
 _PATHS = ("net", "net-sensor", "net-rule", "net-cellnet", "iterative")
 
 

@@ -10,7 +10,7 @@ import pytest
 # Allocates and touches 256 MiB twice; prints whether the setting took and the page faults
 # of the second pass (every one of its 65,536 pages faults again when the first was unmapped).
 _PROBE = """
-import resource, sys
+import resource
 import numpy as np
 import biopilot
 a = np.ones(2**26, np.float32); del a
