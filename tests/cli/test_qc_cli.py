@@ -330,6 +330,8 @@ def test_analyze_refine_fits_the_phase_and_the_distance(frames):
     assert frame["n_cells"] > 0
     assert abs(frame["z_mm"] - z) < 1e-3  # given 3 um off, fitted to within 1 um
     assert frame["timings_s"]["reconstruct.refine"] > 0
+    # the report tells the fitted phase's agreement from the one the frame is judged on
+    assert frame["fit_agreement"] > frame["hologram_agreement"] > 0.5
     bad = runner.invoke(app, [*base, "--refine", "-1"])
     assert bad.exit_code != 0 and "--refine" in bad.output
 

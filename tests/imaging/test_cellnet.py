@@ -191,6 +191,11 @@ def test_a_dense_suspension_the_network_cannot_split_is_flagged_not_silently_cou
     decision = evaluate(spec, cut)
     assert decision.disposition == "review"
     assert any("hologram" in r for r in decision.reasons), decision.reasons
+    # Fitting that phase to the hologram makes it explain the hologram (0.73 here) without
+    # making it right: the frame is judged on the network's phase the fit started from.
+    fitted = analyze_frame(suspension.hologram, z=suspension.z_mm, refine=10, **kw)
+    assert fitted.reconstruction["fit_agreement"] > 0.5 > fitted.hologram_agreement
+    assert evaluate(spec, frame_attributes(fitted)).disposition == "review"
 
 
 def test_segment_maps_equals_a_plain_marker_watershed(dense_frame):

@@ -158,6 +158,10 @@ def test_the_pipeline_refines_the_network_phase_and_the_distance(frame):
     assert _rmse(refined.phase_rad, f) < 0.7 * _rmse(raw.phase_rad, f)
     assert abs(refined.z_mm - f.z_mm) < 1e-3 < abs(raw.z_mm - f.z_mm) + 1e-9
     assert refined.timings_s["reconstruct.refine"] > 0
+    # judged on the network's phase it started from (the same as the default path's), the
+    # fitted phase explaining the hologram better still
+    assert refined.hologram_agreement == pytest.approx(raw.hologram_agreement, abs=1e-6)
+    assert refined.reconstruction["fit_agreement"] > refined.hologram_agreement > 0.5
     # cells from the refined phase's watershed: nearly all found whole (0.97 here; the
     # default path's maps, cut and merged by MergeNet since session 14, find all of them)
     f1_raw = score_segmentation(f.labels, raw.labels).f1

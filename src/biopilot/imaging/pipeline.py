@@ -60,11 +60,13 @@ class FrameAnalysis:
         sensor); ``"two_wavelengths"`` (``combined``, ``turns_changed``,
         ``inconsistent_fraction`` of
         :class:`~biopilot.imaging.dualwave.TwoWavelengthPhase`) when a second hologram was
-        given.
+        given; ``"fit_agreement"`` (the fitted phase's hologram agreement) with ``refine``.
     hologram_agreement : float
         Share of the hologram's fringes the phase map reproduces
         (:func:`~biopilot.imaging.agreement.hologram_agreement`; 1 is all, 0 no better than
-        an empty field); NaN when the analysis started from a phase map.
+        an empty field); NaN when the analysis started from a phase map. With ``refine``,
+        that of the network's phase the fit started from: the fitted phase explains the
+        hologram by construction, whether it is right or not.
     """
 
     cells: pd.DataFrame
@@ -183,7 +185,9 @@ def analyze_frame(
         markers smoothed 1.5 um, cells of 35 um^2 or more). The network supplies the low
         frequencies and the whole turns of thick cells, the physics the detail. ~0.9 s an
         iteration of a 4K frame with 2 cores, so 0 (the network's phase and maps) is the
-        default; ``benchmarks/RESULTS.md`` (session 9) has the figures.
+        default; ``benchmarks/RESULTS.md`` (session 9) has the figures. A refinement, not a
+        rescue: it improves a phase that is nearly right and leaves a wrong one wrong (dense
+        suspensions; session 17), so the frame's ``hologram_agreement`` is that of its start.
     precision : {"auto", "float32", "bfloat16"}
         ``"net"`` method: arithmetic of CellNet (see
         :func:`~biopilot.imaging.cellnet.predict_maps`: bfloat16 on CPUs with AMX or
@@ -290,7 +294,9 @@ def analyze_frame(
     extra: dict[str, Any] = {} if refine > 0 else {
         "cores": cores, "merge": "mergenet" if learned else "rule",
         "analysis_pixel_um": round(netcut.pixel_um, 4)}
+    start: tuple[NDArray[np.float32], float] | None = None  # what the fit starts from
     if refine > 0 and labels.max() > 0:  # no cell, nothing to measure (and no z to fit on)
+        start = (phase, z_mm)
         support = fit_support(maps.foreground)
         fit = refine_phase(holo, phase, support, z_mm, wavelength_um=wavelength_um,
                            pixel_um=pixel_um, n_medium=n_medium, n_iter=refine, relative=rel,
@@ -326,18 +332,31 @@ def analyze_frame(
         mass_margin_px=0 if refine == 0 else 2,
     )
     result.reconstruction.update(extra)
-    return _checked_against(result, rel, n_medium, tilt_mrad, cache)
+    return _checked_against(result, rel, n_medium, tilt_mrad, cache, start=start)
 
 
 def _checked_against(
     result: FrameAnalysis, relative: NDArray[np.float32], n_medium: float,
     tilt_mrad: tuple[float, float], cache: KernelCache | None,
+    start: tuple[NDArray[np.float32], float] | None = None,
 ) -> FrameAnalysis:
-    """``result`` with its hologram agreement (timed as ``timings_s["check"]``)."""
+    """``result`` with its hologram agreement (timed as ``timings_s["check"]``).
+
+    A phase fitted to the hologram (``refine``) explains it by construction, so it is scored
+    on the network's phase and distance the fit started from (``start``); the fitted phase's
+    own score goes to ``reconstruction["fit_agreement"]``. The fit cannot rescue a wrong
+    start: on five dense suspensions (four tuning frames and benchmark frame 006) 30
+    iterations took the score from -0.98-0.13 to 0.80-0.91 while the phase error, focus and
+    F1 stayed as bad or got worse (benchmarks/RESULTS.md, session 17).
+    """
     t0 = time.perf_counter()
-    result.hologram_agreement = hologram_agreement(
-        result.phase_rad, relative, result.z_mm, wavelength_um=result.wavelength_um,
+    score = functools.partial(
+        hologram_agreement, relative=relative, wavelength_um=result.wavelength_um,
         pixel_um=result.pixel_um, n_medium=n_medium, tilt_mrad=tilt_mrad, cache=cache)
+    result.hologram_agreement = score(result.phase_rad, z_mm=result.z_mm)
+    if start is not None:
+        result.reconstruction["fit_agreement"] = result.hologram_agreement
+        result.hologram_agreement = score(start[0], z_mm=start[1])
     result.timings_s["check"] = time.perf_counter() - t0
     result.timings_s["total"] = result.timings_s.get("total", 0.0) + result.timings_s["check"]
     return result
