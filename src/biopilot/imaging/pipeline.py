@@ -345,8 +345,8 @@ def _checked_against(
     A phase fitted to the hologram (``refine``) explains it by construction, so it is scored
     on the network's phase and distance the fit started from (``start``); the fitted phase's
     own score goes to ``reconstruction["fit_agreement"]``. The fit cannot rescue a wrong
-    start: on five dense suspensions (four tuning frames and benchmark frame 006) 30
-    iterations took the score from -0.98-0.13 to 0.80-0.91 while the phase error, focus and
+    start: on six dense suspensions (five tuning frames and benchmark frame 006) 30
+    iterations took the score from -0.99-0.13 to 0.80-0.91 while the phase error, focus and
     F1 stayed as bad or got worse (benchmarks/RESULTS.md, session 17).
     """
     t0 = time.perf_counter()
