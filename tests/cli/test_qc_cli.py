@@ -315,6 +315,10 @@ def test_analyze_warns_when_a_frame_is_mostly_unsplit_clumps_or_unexplained(tmp_
     assert res.exit_code == 0, res.output
     assert "the phase reproduces only" in res.output  # CellNet fails here, and says so
     res = runner.invoke(app, ["qc", "analyze", str(path), "--z", str(dense.z_mm),
+                              "--refine", "10"])  # the fit does not hide it
+    assert res.exit_code == 0, res.output
+    assert "the phase reproduces only" in res.output and "the phase fitted to it" in res.output
+    res = runner.invoke(app, ["qc", "analyze", str(path), "--z", str(dense.z_mm),
                               "--cores", "cellnet"])  # CellNet's cores leave the clumps whole
     assert res.exit_code == 0, res.output
     assert "in clumps too large to be single cells" in res.output

@@ -57,9 +57,13 @@ def warn_unreliable(results: list[dict[str, Any]]) -> None:
                      "count and classes unreliable (dilute and re-image)")
         explained = r.get("hologram_agreement")
         if explained is not None and explained == explained and explained < agree:
+            fitted = r.get("fit_agreement")  # --refine: the fit explains what it was fitted to
+            note = "" if fitted is None else (
+                f"; the phase fitted to it reproduces {fitted:.2f}, which a fit reaches "
+                "whether or not it started right")
             _warn(r, f"the phase reproduces only {explained:.2f} of the hologram's fringes "
                      f"(< {agree:.2f}): the reconstruction is not the sample, so neither are "
-                     "its cells (check the optics metadata; dilute a dense sample)")
+                     f"its cells (check the optics metadata; dilute a dense sample){note}")
         two = r.get("two_wavelengths") or {"combined": True}
         if not two["combined"]:
             _warn(r, f"the two wavelengths disagree on {two['inconsistent_fraction']:.1%} of "
