@@ -37,8 +37,8 @@ from _util import machine, median_time, print_table
 from biopilot.cli.qc_report import spec_default
 from biopilot.imaging import analyze_frame, analyze_phase, load_default_classifier, match_labels
 from biopilot.imaging.cellnet import load_cellnet, load_default_cellnet
+from biopilot.imaging.frame_result import FrameAnalysis
 from biopilot.imaging.metrics import score_segmentation
-from biopilot.imaging.pipeline import FrameAnalysis
 from biopilot.imaging.resample import ANALYSIS_PIXEL_UM
 from biopilot.imaging.train import Degradation
 from biopilot.twin.incubator import SimulatedFrame, at_wavelength, benchmark_set

@@ -26,7 +26,7 @@ from biopilot.config import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from biopilot.imaging.pipeline import FrameAnalysis
+    from biopilot.imaging.frame_result import FrameAnalysis
 
 app = typer.Typer(
     help="Holographic in-process QC of cells: synthesise, analyse, release.", no_args_is_help=True

@@ -12,10 +12,11 @@ from biopilot.imaging.classify import (
 from biopilot.imaging.corenet import CoreNet, load_default_corenet
 from biopilot.imaging.dualwave import TwoWavelengthPhase, combine_wavelengths
 from biopilot.imaging.features import FEATURE_COLUMNS, dry_mass_pg, measure_cells
+from biopilot.imaging.frame_result import FrameAnalysis
 from biopilot.imaging.merge import MergeNet, load_default_mergenet, merge_cells
 from biopilot.imaging.metrics import SegmentationScore, match_labels, score_segmentation
 from biopilot.imaging.phase import backpropagate, retrieve_phase, unwrap_cells
-from biopilot.imaging.pipeline import FrameAnalysis, analyze_frame, analyze_phase
+from biopilot.imaging.pipeline import analyze_frame, analyze_phase
 from biopilot.imaging.reconstruct import Reconstruction, reconstruct
 from biopilot.imaging.refine import PhaseFit, refine_phase
 from biopilot.imaging.segment import background_level, segment_cells, segment_maps

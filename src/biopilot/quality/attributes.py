@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from biopilot.imaging.pipeline import FrameAnalysis
+from biopilot.imaging.frame_result import FrameAnalysis
 
 __all__ = ["CLUSTER_AREA_UM2", "QCAttributes", "batch_attributes", "frame_attributes"]
 
