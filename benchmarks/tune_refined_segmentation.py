@@ -1,10 +1,12 @@
 """Which cells to take from a refined phase: F1 on frames apart from the benchmark and training.
 
 Simulates 18 frames of 768 px (seed 97; the benchmark uses seed 0, CellNet's training its own
-seeds) over the three scenarios at 30, 60 and 80 % confluence with random optics, runs the
-shipped CellNet and the phase fit (:func:`~biopilot.imaging.refine_phase`, 30 iterations),
-then scores at IoU 0.5: CellNet's maps (``segment_maps``, the default) against the phase
-watershed (``segment_cells``) of the refined phase, for a few of its settings.
+seeds) over the three scenarios at 30, 60 and 80 % confluence with random optics, runs
+``analyze_frame(refine=30)`` (the phase fit, :func:`~biopilot.imaging.refine_phase`, from a
+distance 2 um off on average), then scores at IoU 0.5 the cells it returns, the networks' cut
+(CoreNet and MergeNet since session 17), against the phase watershed (``segment_cells``) of
+the same fitted phase, for a few of its settings. Dry mass is measured on the fitted phase
+with the pipeline's 2 px margin either way.
 
 Session 9 (mean F1 / count error; stem cells, adherent, suspension, all): maps 0.698 / 0.885 /
 0.346, 0.643 (count 21 %); phase watershed, defaults 0.727 / 0.935 / 0.322, 0.661 (34 %);
@@ -22,6 +24,10 @@ cells of 35 um2 at least 0.868 / 0.965 / 0.338, 0.7235 (16 %). Dense suspensions
 maps -1.7 / -2.9 %, markers 1.25 um -3.4 / -4.7 %, without the edge trim -1.5 / -1.8 % but F1
 0.828 / 0.926; growing the cells 4 or 6 px instead of 2 for the mass changes it by < 0.03 %.
 
+Sessions 9 and 10 compared CellNet's maps with the ``h_core`` rule (no CoreNet, no MergeNet:
+"maps" above), and the phase watershed won; the pipeline cut refined frames by it until
+session 17. Session 17: see ``benchmarks/RESULTS.md``.
+
 With ``--second-wavelength`` the refined phase is that of two LEDs
 (:func:`~biopilot.imaging.dualwave.refine_two_wavelengths`, the second at the far end of 405-650
 nm from the frame's own wavelength, as ``bench_imaging_qc.py`` draws it).
@@ -37,45 +43,30 @@ import numpy as np
 import torch
 
 from _util import print_table
-from biopilot.imaging import (
-    backpropagate,
-    load_default_cellnet,
-    predict_maps,
-    refine_phase,
-    segment_cells,
-    segment_maps,
-)
+from biopilot.imaging import analyze_frame, load_default_classifier, segment_cells
 from biopilot.imaging.cellnet_data import random_setup
-from biopilot.imaging.dualwave import refine_two_wavelengths
 from biopilot.imaging.features import measure_cells
 from biopilot.imaging.metrics import match_labels, score_segmentation
-from biopilot.imaging.recon_input import normalize_illumination
-from biopilot.imaging.refine import fit_support
 from biopilot.twin.incubator import SimulatedFrame, at_wavelength, simulate_frame
 
 SCENARIOS = ("stem_cell", "adherent", "suspension")
 CONFLUENCE = (0.8, 0.6, 0.3)
 VARIANTS = {
-    "cells, defaults": {},
-    "cells, h 0.05": {"h_rad": 0.05},
-    "cells, marker 1.25 um": {"marker_smooth_um": 1.25},
-    "cells, marker 1.5 um": {"marker_smooth_um": 1.5},
-    "cells, marker 2 um": {"marker_smooth_um": 2.0},
-    "cells, marker 1.5 um, 35 um2": {"marker_smooth_um": 1.5, "min_area_um2": 35.0},
-    "cells, 35 um2": {"min_area_um2": 35.0},
-    "cells, marker 1.25 um, no edge trim": {"marker_smooth_um": 1.25, "edge_fraction": 0.0},
-    "cells, marker 1.25 um, edge 0.1": {"marker_smooth_um": 1.25, "edge_fraction": 0.1},
+    "phase watershed, defaults": {},
+    "phase watershed, marker 1.25 um (two LEDs until session 17)": {"marker_smooth_um": 1.25},
+    "phase watershed, marker 1.5 um, 35 um2 (one LED until session 17)":
+        {"marker_smooth_um": 1.5, "min_area_um2": 35.0},
 }
 
 
 def main() -> None:
-    """Simulate, predict and refine once per frame, score each segmentation, print a table."""
+    """Simulate and analyse once per frame, score each segmentation, print a table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--second-wavelength", action="store_true",
                     help="refine with a second LED at the far end of 405-650 nm")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    net = load_default_cellnet().fused()
+    clf = load_default_classifier()
     rows = []
     for i in range(18):
         rng = np.random.default_rng([97, 900 + i])
@@ -85,31 +76,23 @@ def main() -> None:
         f = simulate_frame(optics, scene, rng=rng)
         o = {"wavelength_um": optics.wavelength_um, "pixel_um": optics.pixel_um,
              "n_medium": optics.n_medium}
-        rel = normalize_illumination(f.hologram)[0]
         z = f.z_mm + rng.normal(0.0, 2e-3)  # an autofocus-sized error
-        maps = predict_maps(net, backpropagate(f.hologram, z, relative=rel, **o))
-        support = fit_support(maps.foreground)
-        fit = refine_phase(f.hologram, maps.phase_rad, support, z, n_iter=30, relative=rel, **o)
-        phase = fit.phase_rad
+        second = {}
         if args.second_wavelength:
             nm = optics.wavelength_nm
             far = 650.0 if 650.0 - nm > nm - 405.0 else 405.0
             other = at_wavelength(f, far, rng=np.random.default_rng([97, 900 + i, 2]))
-            phase = refine_two_wavelengths(
-                f.hologram, other.hologram, phase, support, fit.z_mm,
-                wavelength_a_um=optics.wavelength_um, wavelength_b_um=far * 1e-3,
-                pixel_um=optics.pixel_um, cellnet=net, n_medium=optics.n_medium,
-                relative_a=rel).phase_rad
+            second = {"second_hologram": other.hologram, "second_wavelength_um": far * 1e-3}
+        res = analyze_frame(f.hologram, z=z, refine=30, classifier=clf, **o, **second)
         row = {"scenario": scene.scenario, "confluence": scene.confluence}
-        lab = segment_maps(maps.foreground, maps.core, pixel_um=optics.pixel_um)
-        s = score_segmentation(f.labels, lab)
-        row["maps F1"], row["maps count"] = s.f1, s.count_error
-        row["maps mass"] = _mass_bias(f, lab, phase)
+        s = score_segmentation(f.labels, res.labels)
+        row["networks' cut F1"], row["networks' cut count"] = s.f1, s.count_error
+        row["networks' cut mass"] = _mass_bias(f, res.labels, res.phase_rad)
         for name, kw in VARIANTS.items():
-            lab = segment_cells(phase, pixel_um=optics.pixel_um, **kw)
+            lab = segment_cells(res.phase_rad, pixel_um=optics.pixel_um, **kw)
             s = score_segmentation(f.labels, lab)
             row[f"{name} F1"], row[f"{name} count"] = s.f1, s.count_error
-            row[f"{name} mass"] = _mass_bias(f, lab, phase)
+            row[f"{name} mass"] = _mass_bias(f, lab, res.phase_rad)
         rows.append(row)
         print(row, flush=True)
     print_table(rows)

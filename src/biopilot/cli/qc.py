@@ -107,7 +107,7 @@ def analyze(
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (where PyTorch has it)."),
     refine: int = typer.Option(
         0, "--refine", min=0, help="Fit CellNet's phase and z to the hologram: L-BFGS "
-        "iterations (30-60, ~1 s each on a 4K frame), then cells from that phase."
+        "iterations (30-60, ~1 s each on a 4K frame); the networks' cells are measured on it."
     ),
     precision: str = typer.Option(
         "auto", "--precision", help="CellNet arithmetic: 'auto' (bfloat16 on CPUs with AMX "

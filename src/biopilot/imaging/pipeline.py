@@ -23,7 +23,7 @@ from biopilot.imaging.phase import backpropagate
 from biopilot.imaging.recon_input import check_hologram, check_optics, normalize_illumination
 from biopilot.imaging.reconstruct import reconstruct
 from biopilot.imaging.refine import fit_support, refine_phase
-from biopilot.imaging.resample import ANALYSIS_PIXEL_UM
+from biopilot.imaging.resample import ANALYSIS_PIXEL_UM, resample_map
 from biopilot.imaging.segment import background_level, segment_cells
 from biopilot.models.optics import KernelCache
 
@@ -84,8 +84,7 @@ def analyze_frame(
         given classifier keeps its own device).
     segment_options : dict, optional
         Keyword arguments of :func:`~biopilot.imaging.segment_maps` (``"net"``) or
-        :func:`~biopilot.imaging.segment_cells` (``"iterative"``, or ``"net"`` with
-        ``refine``).
+        :func:`~biopilot.imaging.segment_cells` (``"iterative"``).
     tilt_mrad : (float, float)
         Calibrated illumination tilt (x, y) in the medium, mrad (0 for an on-axis source);
         see :func:`~biopilot.imaging.reconstruct`.
@@ -97,14 +96,15 @@ def analyze_frame(
     refine : int
         ``"net"`` method: L-BFGS iterations fitting the network's phase and the distance to
         the hologram itself (:func:`~biopilot.imaging.refine.refine_phase`, on the
-        network's foreground grown by 2 px; skipped on a frame without cells), then cells
-        from the refined phase by the phase watershed (:func:`~biopilot.imaging.segment_cells`,
-        markers smoothed 1.5 um, cells of 35 um^2 or more). The network supplies the low
-        frequencies and the whole turns of thick cells, the physics the detail. ~0.9 s an
-        iteration of a 4K frame with 2 cores, so 0 (the network's phase and maps) is the
-        default; ``benchmarks/RESULTS.md`` (session 9) has the figures. A refinement, not a
-        rescue: it improves a phase that is nearly right and leaves a wrong one wrong (dense
-        suspensions; session 17), so the frame's ``hologram_agreement`` is that of its start.
+        network's foreground grown by 2 px; skipped on a frame without cells). The network
+        supplies the low frequencies and the whole turns of thick cells, the physics the
+        detail. The cells stay the networks' cut and are measured on the fitted phase (until
+        session 17 they were cut anew by the phase watershed, which lost F1, count and dry
+        mass). ~0.9 s an iteration of a 4K frame with 2 cores, so 0 (the network's phase) is
+        the default; ``benchmarks/RESULTS.md`` (sessions 9 and 17) has the figures. A
+        refinement, not a rescue: it improves a phase that is nearly right and leaves a wrong
+        one wrong (dense suspensions; session 17), so the frame's ``hologram_agreement`` is
+        that of its start.
     precision : {"auto", "float32", "bfloat16"}
         ``"net"`` method: arithmetic of CellNet (see
         :func:`~biopilot.imaging.cellnet.predict_maps`: bfloat16 on CPUs with AMX or
@@ -115,12 +115,12 @@ def analyze_frame(
         from 0.91 to 0.93 on the benchmark, for 4x the networks' time (~+5 s a 4K frame on
         2 cores; RESULTS.md, session 14).
     cores : {"corenet", "cellnet"}
-        ``"net"`` method without ``refine``: whose core map splits touching cells.
+        ``"net"`` method: whose core map splits touching cells.
         ``"corenet"`` (default): CellNet's, corrected by the shipped
         :class:`~biopilot.imaging.corenet.CoreNet`; ``"cellnet"``: CellNet's alone (faster;
         RESULTS.md, session 12, has both).
     merge : {"mergenet", "rule"}
-        ``"net"`` method with CoreNet's cores, without ``refine``: which regions of the
+        ``"net"`` method with CoreNet's cores: which regions of the
         watershed are one cell. ``"mergenet"`` (default): the cut at ``h_core`` 0, then the
         pairs the shipped :class:`~biopilot.imaging.merge.MergeNet` reads as one cell are
         merged; ``"rule"``: the ``h_core`` rule of :func:`~biopilot.imaging.segment_maps`
@@ -130,13 +130,12 @@ def analyze_frame(
         (``second_wavelength_um``), fitted the same way, combined with the first and fitted
         jointly by :func:`~biopilot.imaging.dualwave.refine_two_wavelengths`: the whole turns
         of thick cells from the synthetic wavelength, and each wavelength's blind spatial
-        frequencies from the other; cells by the phase watershed with markers smoothed
-        1.25 um. ~2.5x the fit's time; ``benchmarks/RESULTS.md`` (session 10) has the
-        figures.
+        frequencies from the other; the cells are the networks' cut. ~2.5x the fit's time;
+        ``benchmarks/RESULTS.md`` (sessions 10 and 17) has the figures.
     second_wavelength_um : float, optional
         Vacuum wavelength of ``second_hologram``, um.
     analysis_pixel_um : float or None
-        ``"net"`` method without ``refine``: a field from a sensor coarser than 1.5 um is
+        ``"net"`` method: a field from a sensor coarser than 1.5 um is
         resampled to this pitch (exactly: its spectrum zero-padded) before the networks and
         the cut, and the cells come back on the sensor's grid
         (:mod:`~biopilot.imaging.resample`). 1.3 um (default) raised F1 on such sensors'
@@ -197,24 +196,29 @@ def analyze_frame(
     t2 = time.perf_counter()
     dev = "cuda" if device == "cuda" else "cpu"
     net = cellnet or _default_cellnet(dev)
-    fix = _default_corenet(dev) if cores == "corenet" and refine == 0 else None
+    fix = _default_corenet(dev) if cores == "corenet" else None
     learned = fix is not None and merge == "mergenet"  # MergeNet reads CoreNet's cores
     workers = {"workers": min(os.cpu_count() or 1, 4)}
     netcut = cut_field(net, field_, pixel_um=pixel_um, corenet=fix, merge=learned,
-                       max_pixel_um=analysis_pixel_um if refine == 0 else None,
-                       precision=precision, views=views, **workers,
-                       segment_options=segment_options if refine == 0 else None)
+                       max_pixel_um=analysis_pixel_um, precision=precision, views=views,
+                       segment_options=segment_options, **workers)
     maps, labels, phase = netcut.maps, netcut.labels, netcut.phase_rad
     t3 = t2 + netcut.timings_s["cellnet"]
     t4 = t5 = t3 + netcut.timings_s["segment"]
     # whose cores cut the cells, and what merged them
-    extra: dict[str, Any] = {} if refine > 0 else {
-        "cores": cores, "merge": "mergenet" if learned else "rule",
-        "analysis_pixel_um": round(netcut.pixel_um, 4)}
+    extra: dict[str, Any] = {"cores": cores, "merge": "mergenet" if learned else "rule",
+                             "analysis_pixel_um": round(netcut.pixel_um, 4)}
     start: tuple[NDArray[np.float32], float] | None = None  # what the fit starts from
     if refine > 0 and labels.max() > 0:  # no cell, nothing to measure (and no z to fit on)
+        # The fit refines the phase and the distance; the cells stay the networks' cut. On 18
+        # tuning frames (tune_refined_segmentation.py) it beat the phase watershed of the
+        # fitted phase: mean F1 0.746 against 0.698 (two LEDs: 0.725), count error 4 %
+        # against 16 %, stem and adherent cells' dry mass +0.1 / +0.4 % against -3.3 /
+        # -3.5 %; the watershed kept a lead on adherent cells alone (F1 0.951 against 0.943).
         start = (phase, z_mm)
-        support = fit_support(maps.foreground)
+        foreground = (resample_map(maps.foreground, holo.shape) if netcut.resampled
+                      else maps.foreground)
+        support = fit_support(foreground)
         fit = refine_phase(holo, phase, support, z_mm, wavelength_um=wavelength_um,
                            pixel_um=pixel_um, n_medium=n_medium, n_iter=refine, relative=rel,
                            tilt_mrad=tilt_mrad, device=device)
@@ -230,19 +234,16 @@ def analyze_frame(
                 "combined": two.combined, "turns_changed": two.turns_changed,
                 "inconsistent_fraction": two.inconsistent_fraction}
         t5 = time.perf_counter()
-        cut = _TWO_WAVELENGTH_CELLS if "two_wavelengths" in extra else _REFINED_CELLS
-        opts = {**cut, **workers, **(segment_options or {})}
-        labels = segment_cells(phase, pixel_um=pixel_um, **opts)
-    t6 = time.perf_counter()
     timings = {
         "reconstruct": t3 - t0 + t5 - t4, "reconstruct.autofocus": t1 - t0,
         "reconstruct.backpropagate": t2 - t1, "reconstruct.cellnet": t3 - t2,
-        "reconstruct.refine": t5 - t4, "segment": t4 - t3 + t6 - t5,
+        "reconstruct.refine": t5 - t4, "segment": t4 - t3,
     }
     # CellNet is trained to give the sample's phase, not its blurred image: nothing spreads
     # past its cells' edges, and a 2 px margin read its mass 3.2 points high on 16 tuning
-    # frames (true cells: +3.8 % against +0.6 % with none; session 14). The fitted phase
-    # keeps the margin it was calibrated with.
+    # frames (true cells: +3.8 % against +0.6 % with none; session 14). The fitted phase does
+    # spread past the networks' outlines: with the margin, 10 tuning frames read -2.1 to
+    # +1.6 % (none: -3.2 to +0.1 %; session 17).
     result = analyze_phase(
         phase, wavelength_um=wavelength_um, pixel_um=pixel_um, z_mm=z_mm,
         classifier=clf, labels=labels, timings=timings, background_rad=0.0,
@@ -277,15 +278,6 @@ def _checked_against(
     result.timings_s["check"] = time.perf_counter() - t0
     result.timings_s["total"] = result.timings_s.get("total", 0.0) + result.timings_s["check"]
     return result
-
-
-#: Phase watershed of a refined phase: chosen on 18 frames apart from the benchmark and
-#: training sets (``benchmarks/tune_refined_segmentation.py``: mean F1 0.689 against 0.643
-#: for CellNet's maps on the same frames).
-_REFINED_CELLS = {"marker_smooth_um": 1.5, "min_area_um2": 35.0}
-#: The same for the phase of two LEDs (``tune_refined_segmentation.py --second-wavelength``,
-#: session 10: mean F1 0.7245 against 0.7217 for the one-LED setting and 0.643 for the maps).
-_TWO_WAVELENGTH_CELLS = {"marker_smooth_um": 1.25}
 
 
 @functools.lru_cache(maxsize=2)
