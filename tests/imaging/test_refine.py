@@ -177,6 +177,19 @@ def test_the_pipeline_refines_the_network_phase_and_the_distance(frame):
         analyze_frame(f.hologram, refine=-1, **kw)
 
 
+def test_a_frame_of_one_cell_is_fitted_at_the_distance_given():
+    # One cell in 512 x 512 px covers 0.15 % of the frame: too little to pull the distance
+    # (fits of 1-11 cells drifted 2-7.5 um on tuning frames), so only the phase is fitted.
+    from biopilot.imaging import analyze_frame
+
+    optics = OpticalSetup(wavelength_nm=532, pixel_um=1.12, z_mm=1.2, shape_px=(512, 512))
+    f = simulate_frame(optics, SceneSpec(scenario="adherent", confluence=0.001), rng=0)
+    z = f.z_mm + 2e-3
+    res = analyze_frame(f.hologram, wavelength_um=0.532, pixel_um=1.12, z=z, refine=10)
+    assert res.n_cells == 1 and "fit_agreement" in res.reconstruction
+    assert res.z_mm == z
+
+
 def test_illumination_is_divided_out_when_not_given(frame):
     f = frame
     sup = f.labels > 0

@@ -182,6 +182,7 @@ def refine_two_wavelengths(
     cache: KernelCache | None = None,
     device: str = "cpu",
     precision: Precision = "auto",
+    fit_z: bool = True,
 ) -> TwoWavelengthPhase:
     """Fit a second hologram of the same sample, take the turns from the pair, fit both at once.
 
@@ -223,6 +224,8 @@ def refine_two_wavelengths(
     cache, precision :
         As for :func:`~biopilot.imaging.phase.backpropagate` and
         :func:`~biopilot.imaging.cellnet.predict_maps`.
+    fit_z : bool
+        Fit the distance along with the phase (False: ``z_mm`` is kept).
 
     Returns
     -------
@@ -249,14 +252,14 @@ def refine_two_wavelengths(
     support_b = fit_support(maps.foreground)
     fit_b = refine_phase(holo, maps.phase_rad, support_b, z_mm, wavelength_um=wavelength_b_um,
                          pixel_um=pixel_um, n_medium=n_medium, n_iter=n_iter, relative=rel,
-                         tilt_mrad=tilt_mrad, device=device)
+                         tilt_mrad=tilt_mrad, device=device, fit_z=fit_z)
     pair = combine_wavelengths(phase_a, fit_b.phase_rad, support_a & support_b,
                                wavelength_a_um=wavelength_a_um, wavelength_b_um=wavelength_b_um)
     grown = ndi.binary_dilation(support_a, iterations=_JOINT_GROWTH_PX)
     joint = refine_phase(hologram_a, pair.phase_rad, grown, z_mm,
                          wavelength_um=wavelength_a_um, pixel_um=pixel_um, n_medium=n_medium,
                          n_iter=joint_iter, relative=relative_a, tilt_mrad=tilt_mrad,
-                         device=device, more=[(holo, wavelength_b_um)])
+                         device=device, more=[(holo, wavelength_b_um)], fit_z=fit_z)
     return replace(pair, phase_rad=joint.phase_rad, z_mm=joint.z_mm)
 
 
